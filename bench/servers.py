@@ -1,0 +1,255 @@
+"""
+Start and stop the servers under test: the chatroom server (twistd) and
+InspIRCd, each on a free loopback port with its own temporary directory.
+
+Every server is started in a new session (its own process group) so that
+stopping it can also reach the children it started (redis-server for
+chatroom) without touching any other process on the machine.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import procstat
+
+
+def free_port():
+    """
+    Return a TCP port on 127.0.0.1 that nothing listens on right now.
+
+    The small window between closing the probe socket and the server
+    binding the port is acceptable for a benchmark on a quiet machine.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_port(host, port, proc=None, timeout=60.0):
+    """
+    Wait until (host, port) accepts a TCP connection.
+
+    Raise RuntimeError if C{proc} exits first or C{timeout} seconds pass.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with code {proc.returncode} "
+                               "before accepting connections")
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{host}:{port} did not accept connections "
+                       f"within {timeout:.0f}s")
+
+
+def raise_fd_limit():
+    """
+    Lift the soft limit on open files to the hard limit.
+
+    Both the generator and the servers hold one descriptor per client;
+    children inherit the limit, so calling this before spawning a server
+    covers it too.
+    """
+    try:
+        import resource
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < hard:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, ValueError, OSError):
+        return None
+
+
+class ManagedServer:
+    """
+    A server process this benchmark started, and how to stop it.
+
+    @ivar kind: C{"chatroom"} or C{"inspircd"}.
+    @ivar host: address it listens on.
+    @ivar port: port of the client protocol.
+    @ivar pid: process id of the server (its children count too; see
+        L{procstat.process_tree}).
+    @ivar workdir: temporary directory holding its data, config and log.
+    """
+
+    def __init__(self, kind, argv, host, port, workdir, env=None):
+        self.kind = kind
+        self.host = host
+        self.port = port
+        self.workdir = workdir
+        self.log_path = os.path.join(workdir, "server.log")
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            argv, stdout=self._log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=workdir, env=env,
+            start_new_session=True)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout=60.0):
+        """Block until the client port accepts connections."""
+        try:
+            wait_for_port(self.host, self.port, self.proc, timeout)
+        except RuntimeError:
+            self.stop()
+            print(f"--- last lines of {self.kind} log ---", file=sys.stderr)
+            print(self.log_tail(), file=sys.stderr)
+            raise
+
+    def log_tail(self, lines=30):
+        """Return the last C{lines} lines of the server's output."""
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()[-20000:]
+            return "\n".join(data.decode("utf-8", "replace")
+                             .splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, grace=10.0):
+        """
+        Stop the server: SIGTERM, then SIGKILL after C{grace} seconds.
+
+        Its descendants (redis-server) are remembered first and killed by
+        pid if they outlive it, so nothing the benchmark started remains.
+        """
+        children = procstat.process_tree(self.pid)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        deadline = time.monotonic() + grace
+        for pid in children:
+            if pid == self.pid:
+                continue
+            while procstat.alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if procstat.alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self._log.close()
+
+    def cleanup(self):
+        """Remove the temporary directory."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def find_twistd():
+    """
+    Return the twistd executable matching the running Python.
+
+    A virtualenv's twistd sits next to its python; fall back to PATH.
+    """
+    candidate = os.path.join(os.path.dirname(sys.executable), "twistd")
+    if os.access(candidate, os.X_OK):
+        return candidate
+    return shutil.which("twistd")
+
+
+def start_chatroom(twistd=None, host="127.0.0.1", extra_args=()):
+    """
+    Start C{twistd -n chatroom} on a free port with a fresh data dir.
+
+    The embedded redis-server becomes a child of the twistd process.
+    """
+    twistd = twistd or find_twistd()
+    if not twistd:
+        raise RuntimeError("twistd not found: install the chatroom "
+                           "package (pip install -e .) in this Python")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-chatroom-")
+    datadir = os.path.join(workdir, "data")
+    os.mkdir(datadir)
+    argv = [twistd, "-n", "--pidfile=", "chatroom",
+            "--port", f"tcp:{port}:interface={host}",
+            "--debug-port", f"tcp:0:interface={host}",
+            "--data-dir", datadir, *extra_args]
+    return ManagedServer("chatroom", argv, host, port, workdir)
+
+
+INSPIRCD_CONFIG = """\
+# Generated by bench/servers.py: a single InspIRCd on loopback with every
+# flood and clone limit lifted, so that it is measured at full speed.
+<server name="bench.local" description="chatroom benchmark" network="bench">
+<admin name="bench" nick="bench" email="bench@localhost">
+<bind address="{host}" port="{port}" type="clients">
+<connect name="bench"
+         allow="*"
+         timeout="120"
+         pingfreq="3600"
+         fakelag="no"
+         threshold="100000000"
+         commandrate="100000000"
+         sendq="268435456"
+         softsendq="268435456"
+         hardsendq="268435456"
+         recvq="268435456"
+         localmax="1000000"
+         globalmax="1000000"
+         maxchans="100000"
+         limit="1000000"
+         maxconnwarn="no"
+         resolvehostnames="no"
+         useident="no">
+<performance softlimit="{softlimit}"
+             somaxconn="4096"
+             netbuffersize="65536"
+             clonesonconnect="no"
+             nouserdns="yes"
+             quietbursts="yes">
+<channels users="100000" opers="100000">
+<limits maxnick="30" maxchan="64" maxquit="255" maxtopic="307"
+        maxkick="255" maxreal="128" maxgecos="128" maxaway="200">
+<security maxtargets="20" hideserver="" userstats="Pu">
+<options syntaxhints="no" announcets="no" hostintopic="no">
+<whowas groupsize="0" maxgroups="0" maxkeep="1">
+<pid file="{workdir}/inspircd.pid">
+<log method="file" type="* -USERINPUT -USEROUTPUT" level="default"
+     target="{workdir}/inspircd.log">
+"""
+
+
+def find_inspircd():
+    """Return the InspIRCd binary, or None if it is not installed."""
+    for path in ("/usr/sbin/inspircd", shutil.which("inspircd")):
+        if path and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def start_inspircd(binary=None, host="127.0.0.1", softlimit=None):
+    """
+    Start InspIRCd in the foreground with a generated minimal config.
+
+    C{--runasroot} because CI and the development machines run as root;
+    InspIRCd otherwise refuses to start.
+    """
+    binary = binary or find_inspircd()
+    if not binary:
+        raise RuntimeError("inspircd not installed "
+                           "(apt-get install -y inspircd)")
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-inspircd-")
+    if softlimit is None:
+        softlimit = max(1024, (raise_fd_limit() or 1024) - 64)
+    config = os.path.join(workdir, "inspircd.conf")
+    with open(config, "w") as f:
+        f.write(INSPIRCD_CONFIG.format(host=host, port=port,
+                                       workdir=workdir, softlimit=softlimit))
+    argv = [binary, "--config", config, "--nofork", "--runasroot"]
+    if os.geteuid() != 0:
+        argv.remove("--runasroot")
+    return ManagedServer("inspircd", argv, host, port, workdir)
