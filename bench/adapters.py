@@ -67,6 +67,15 @@ class BaseClient(asyncio.Protocol):
 
     def connection_made(self, transport):
         self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Small request frames must not wait for Nagle's algorithm;
+            # latency would then measure the client's TCP stack.
+            import socket
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
 
     def connection_lost(self, exc):
         if not self.closed.done():

@@ -1,0 +1,176 @@
+#!/usr/bin/env python3
+"""
+Run the whole benchmark: chatroom and InspIRCd side by side.
+
+    python bench/run.py                  # full sizes, both servers
+    python bench/run.py --smoke          # a few seconds; exit 1 on loss (CI)
+    python bench/run.py --only chatroom --clients 500
+    python bench/run.py --server 127.0.0.1:8889 --server-pid 1234
+
+For each server this starts it on a free loopback port in a temporary
+directory (unless --server points at a running chatroom), runs
+loadgen.py against it in a separate process, stops the server (SIGTERM,
+then SIGKILL) and removes its directory. Then it prints one table for
+both servers, the chatroom/InspIRCd ratios, and the JSON lines.
+"""
+
+import argparse
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import loadgen  # noqa: E402
+import report  # noqa: E402
+import servers  # noqa: E402
+
+KINDS = ("chatroom", "inspircd")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description="chatroom vs InspIRCd benchmark (see "
+                    "docs/performance.rst)")
+    p.add_argument("--only", choices=KINDS,
+                   help="benchmark one server only")
+    p.add_argument("--server", metavar="HOST:PORT",
+                   help="use this running chatroom server instead of "
+                        "starting one")
+    p.add_argument("--server-pid", type=int,
+                   help="pid of the --server process, for CPU and memory "
+                        "figures (redis-server children are found from it)")
+    p.add_argument("--twistd", help="twistd to start chatroom with "
+                                    "(default: next to this python, or PATH)")
+    p.add_argument("--inspircd", help="InspIRCd binary "
+                                      "(default /usr/sbin/inspircd)")
+    p.add_argument("--json-out", metavar="FILE",
+                   help="write the JSON lines to FILE instead of stdout")
+    p.add_argument("--keep-logs", action="store_true",
+                   help="keep the servers' temporary directories and logs")
+    loadgen.add_workload_options(p)
+    o = loadgen.finish_options(p.parse_args(argv))
+    if o.server_pid and not o.server:
+        p.error("--server-pid goes with --server")
+    return o
+
+
+def workload_argv(o):
+    """The workload options, as loadgen.py arguments."""
+    argv = []
+    for action in loadgen.add_workload_options(
+            argparse.ArgumentParser()).parse_args([]).__dict__:
+        value = getattr(o, action)
+        flag = "--" + action.replace("_", "-")
+        if action == "smoke":
+            continue  # sizes are already resolved and passed explicitly
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+def start_server(kind, o):
+    """Start (or point at) the server of C{kind}; return (server, host,
+    port, pid). C{server} is None when it is not ours to stop."""
+    if kind == "chatroom" and o.server:
+        host, _, port = o.server.rpartition(":")
+        return None, host or "127.0.0.1", int(port), o.server_pid
+    if kind == "chatroom":
+        server = servers.start_chatroom(o.twistd)
+    else:
+        server = servers.start_inspircd(o.inspircd)
+    server.wait_ready()
+    return server, server.host, server.port, server.pid
+
+
+def run_one(kind, o):
+    """Benchmark one server; return (records, problems)."""
+    server, host, port, pid = start_server(kind, o)
+    try:
+        with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as out:
+            argv = [sys.executable, os.path.join(HERE, "loadgen.py"),
+                    "--kind", kind, "--host", host, "--port", str(port),
+                    "--json-out", out.name, "--no-table",
+                    *workload_argv(o)]
+            if pid:
+                argv += ["--server-pid", str(pid)]
+            # Bounded: every phase has its own limit; this is the backstop.
+            limit = 6 * o.phase_timeout + 120
+            try:
+                rc = subprocess.call(argv, timeout=limit)
+            except subprocess.TimeoutExpired:
+                rc = "timeout"
+            records = [json.loads(line) for line in out if line.strip()]
+        problems = [p for r in records for p in report.problems(r)]
+        if rc != 0 and not problems:
+            problems.append(f"{kind}: load generator exited with {rc}")
+        if problems and server:
+            print(f"--- last lines of the {kind} server log ---\n"
+                  f"{server.log_tail()}", file=sys.stderr)
+        return records, problems
+    finally:
+        if server:
+            server.stop()
+            if o.keep_logs:
+                print(f"{kind} logs kept in {server.workdir}",
+                      file=sys.stderr)
+            else:
+                server.cleanup()
+
+
+def _terminate(signum, frame):
+    # Turn SIGTERM into an exception so the finally blocks stop servers.
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None):
+    o = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    servers.raise_fd_limit()
+    kinds = [o.only] if o.only else list(KINDS)
+    records, problems, notes = [], [], []
+    if "inspircd" in kinds and not (o.inspircd or servers.find_inspircd()):
+        note = "inspircd not installed (apt-get install -y inspircd)"
+        if o.only == "inspircd":
+            print(note, file=sys.stderr)
+            return 2
+        notes.append(f"skipped InspIRCd: {note}")
+        kinds.remove("inspircd")
+    for kind in kinds:
+        try:
+            recs, probs = run_one(kind, o)
+        except RuntimeError as e:
+            recs, probs = [], [f"{kind}: {e}"]
+        records += recs
+        problems += probs
+
+    print(f"\nchatroom benchmark on {os.cpu_count()} CPUs, Python "
+          f"{platform.python_version()}, sizes: N={o.clients} "
+          f"M={o.messages} window={o.window} G={o.groups} S={o.group_size} "
+          f"K={o.group_messages} P={o.pending}\n")
+    print(report.table(records))
+    ratios = report.ratio_table(records)
+    if ratios:
+        print("\n" + ratios)
+    for note in notes:
+        print(note)
+    if o.json_out:
+        with open(o.json_out, "w") as f:
+            f.write(report.json_lines(records))
+    else:
+        print()
+        sys.stdout.write(report.json_lines(records))
+    for line in problems:
+        print("PROBLEM:", line)
+    if not records:
+        return 1
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
