@@ -13,7 +13,6 @@ per phase.
 
 import argparse
 import asyncio
-import json
 import os
 import secrets
 import sys
@@ -125,23 +124,31 @@ async def run_bench(o):
     bench = phases.Bench(o, adapters.ADAPTERS[o.kind],
                          procstat.TreeSampler(o.server_pid))
     wanted = set(o.phases.split(","))
+    steps = [("connect", f"{o.clients} clients", bench.connect),
+             ("p2p", f"{o.messages} messages, window {o.window}", bench.p2p),
+             ("group", f"{o.groups} x {o.group_size} members, "
+                       f"{o.group_messages} messages", bench.group),
+             ("offline", f"{o.pending} pending messages", bench.offline)]
     records = []
     try:
-        bench.log(f"connect: {o.clients} clients")
-        records.append(await bench.connect())
-        if "p2p" in wanted:
-            bench.log(f"p2p: {o.messages} messages, window {o.window}")
-            records.append(await bench.p2p())
-        if "group" in wanted:
-            bench.log(f"group: {o.groups} x {o.group_size} members, "
-                      f"{o.group_messages} messages")
-            records.append(await bench.group())
-        if "offline" in wanted:
-            bench.log(f"offline: {o.pending} pending messages")
-            records.extend(await bench.offline())
+        for name, what, step in steps:
+            if name != "connect" and name not in wanted:
+                continue
+            bench.log(f"{name}: {what}")
+            try:
+                result = await step()
+            except Exception as e:
+                # Report the failure as a record (run.py fails on it) and
+                # stop: later phases depend on this one's state.
+                bench.log(f"{name} failed: {e!r}")
+                records.append(bench.record(name, error=repr(e)[:500]))
+                break
+            records.extend(result if isinstance(result, list) else [result])
+            if name == "connect" and not bench.clients:
+                break
     finally:
         await bench.close_all()
-    if bench.foreign:
+    if bench.foreign and records:
         bench.log(f"{bench.foreign} messages of no known phase received")
         records[-1]["foreign"] = bench.foreign
     return records

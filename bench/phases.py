@@ -575,6 +575,9 @@ class Bench:
         await away.login(o.password)
         await away.logout()
         away.close()
+        # Let the server finish its bookkeeping of the logout, so that a
+        # race there is not reported as "delivered while offline".
+        await asyncio.sleep(0.2)
 
         senders = online[:max(1, min(o.drain_senders, len(online)))]
         tracker = self.tracker("offline", o.window)

@@ -26,6 +26,8 @@ def problems(rec):
         if rec.get(field):
             out.append(f"{rec['server']} {rec['phase']}: "
                        f"{field}={rec[field]}")
+    if rec.get("error"):
+        out.append(f"{rec['server']} {rec['phase']}: {rec['error']}")
     if rec.get("complete") is False:
         out.append(f"{rec['server']} {rec['phase']}: incomplete "
                    f"(sent {rec.get('sent')})")
@@ -68,9 +70,11 @@ def table(records):
     order = {p: i for i, p in enumerate(PHASES)}
     for rec in sorted(records, key=lambda r: (order.get(r["phase"], 99),
                                               r["server"] != "chatroom")):
-        if rec.get("na") or rec.get("skipped"):
-            lines.append(f"{rec['phase']:>8} {rec['server']:>9}  n/a: "
-                         f"{rec.get('na') or rec.get('skipped')}")
+        note = rec.get("na") or rec.get("skipped") or rec.get("error")
+        if note:
+            label = "failed" if rec.get("error") else "n/a"
+            lines.append(f"{rec['phase']:>8} {rec['server']:>9}  {label}: "
+                         f"{note[:90]}")
             continue
         lines.append(" ".join(str(get(rec)).rjust(width)
                               for _, width, get in COLUMNS))
