@@ -67,6 +67,10 @@ def add_workload_options(parser):
     g.add_argument("--connect-concurrency", type=int, default=200,
                    help="connections/logins or joins in progress at once "
                         "(default 200)")
+    g.add_argument("--warmup", type=int, default=50,
+                   help="throw-away logins before the connect phase, so "
+                        "the server's one-time allocations are not counted "
+                        "per connection (default 50)")
     g.add_argument("--password", default="pw",
                    help="password of every benchmark user")
     g.add_argument("--stall-timeout", type=float, default=15.0,
