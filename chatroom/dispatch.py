@@ -1,0 +1,116 @@
+# -*- test-case-name: tests.test_dispatch -*-
+"""
+Dispatch of decoded requests to handler methods, by request type.
+"""
+
+from inspect import iscoroutine
+
+from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from chatroom import errors
+from chatroom.messages import REQUESTS, parseRequest, requestId
+from chatroom.protocol import encode
+from chatroom.session import Rejected
+
+
+def handles(requestClass):
+    """
+    Mark a handler method as the one for C{requestClass}.
+
+    The method is called with the L{Session} and the parsed request, may be
+    a coroutine, and returns the C{ok} reply's fields (a dict or C{None}).
+    """
+
+    def decorate(method):
+        method.handledRequest = requestClass
+        return method
+
+    return decorate
+
+
+class Dispatcher:
+    """
+    A registry of handlers by request type.  It checks requests in the
+    order PROTOCOL.md gives (JSON, type, login, fields, then the handler's
+    own errors) and turns every outcome into one encoded reply.
+    """
+
+    log = Logger()
+
+    def __init__(self):
+        self._handlers = {}
+
+    def addHandler(self, handler):
+        """
+        Register every method of C{handler} marked with L{handles}.
+
+        @raise ValueError: if a request type already has a handler.
+        """
+        for attribute in dir(type(handler)):
+            requestClass = getattr(getattr(type(handler), attribute), "handledRequest", None)
+            if requestClass is None:
+                continue
+            if requestClass.type in self._handlers:
+                raise ValueError("%r already has a handler" % (requestClass.type,))
+            self._handlers[requestClass.type] = getattr(handler, attribute)
+
+    def types(self):
+        """
+        The request types that have handlers.
+        """
+        return set(self._handlers)
+
+    def dispatch(self, session, obj):
+        """
+        Handle one decoded object from C{session}.
+
+        @return: the encoded reply, or a Deferred of it.
+        """
+        rid = None
+        try:
+            if not isinstance(obj, dict):
+                if isinstance(obj, Rejected):
+                    if obj.close:
+                        session.close()
+                    raise obj.error
+                raise errors.BadRequest("a request must be a JSON object")
+            rawId = obj.get("id")
+            if rawId is not None:
+                rid = requestId(rawId)
+                if rid is None:
+                    raise errors.BadRequest("field 'id' must be a string of at most 64 characters or an integer")
+            wireType = obj.get("type")
+            if not isinstance(wireType, str):
+                raise errors.BadRequest("missing field 'type'")
+            requestClass = REQUESTS.get(wireType)
+            handler = self._handlers.get(wireType)
+            if requestClass is None or handler is None:
+                raise errors.UnknownType("unknown request type %r" % (wireType[:64],))
+            if requestClass.loginRequired and session.user is None:
+                raise errors.NotLoggedIn()
+            result = handler(session, parseRequest(requestClass, obj))
+        except errors.ChatError as e:
+            return encode(e.reply(rid))
+        except Exception:
+            self.log.failure("Handler failed for {type!r}", type=obj.get("type") if isinstance(obj, dict) else None)
+            return encode(errors.Internal().reply(rid))
+        if iscoroutine(result):
+            d = Deferred.fromCoroutine(result)
+            return d.addCallbacks(_ok, self._failed, callbackArgs=(rid,), errbackArgs=(rid, wireType))
+        return _ok(result, rid)
+
+    def _failed(self, failure, rid, wireType):
+        if failure.check(errors.ChatError):
+            return encode(failure.value.reply(rid))
+        self.log.failure("Handler failed for {type!r}", failure, type=wireType)
+        return encode(errors.Internal().reply(rid))
+
+
+def _ok(fields, rid):
+    reply = {"type": "ok"}
+    if rid is not None:
+        reply["id"] = rid
+    if fields:
+        reply.update(fields)
+    return encode(reply)

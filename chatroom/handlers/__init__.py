@@ -1,0 +1,3 @@
+"""
+Request handlers, one module per family of requests.
+"""

@@ -1,0 +1,63 @@
+# -*- test-case-name: tests.test_accounts -*-
+"""
+Handlers for accounts and connections: register, login, logout, users, ping.
+"""
+
+from twisted.logger import Logger
+
+from chatroom import errors
+from chatroom.dispatch import handles
+from chatroom.messages import Login, Logout, Ping, Register, Users
+
+
+class AccountHandler:
+    """
+    Registration, authentication and the list of online users.
+    """
+
+    log = Logger()
+
+    def __init__(self, service):
+        self.service = service
+
+    @handles(Register)
+    async def register(self, session, request):
+        accounts = self.service.accounts
+        # Refuse a taken name before paying for a hash; the store refuses it
+        # again atomically.
+        if await accounts.credentials(request.user) is not None:
+            raise errors.UserExists()
+        passwordHash = await self.service.hasher.hash(request.password)
+        await accounts.create(request.user, passwordHash, request.name or request.user)
+        self.log.info("Registered {user}", user=request.user)
+        return {"user": request.user}
+
+    @handles(Login)
+    async def login(self, session, request):
+        credentials = await self.service.accounts.credentials(request.user)
+        valid = await self.service.hasher.verify(credentials and credentials[0], request.password)
+        if not valid or credentials is None:
+            raise errors.AuthFailed()
+        if session.user is not None:
+            # Logging in again on a logged-in connection switches user.
+            self.service.loggedOut(session)
+        online = await self.service.loggedIn(session, request.user)
+        return {"user": request.user, "name": credentials[1], "online": online}
+
+    @handles(Logout)
+    def logout(self, session, request):
+        session.close()
+        return None
+
+    @handles(Users)
+    async def users(self, session, request):
+        users, cursor, total = await self.service.presence.page(request.cursor, request.limit)
+        return {
+            "users": [{"user": user, "name": name} for user, name in users],
+            "cursor": cursor,
+            "total": total,
+        }
+
+    @handles(Ping)
+    def ping(self, session, request):
+        return None

@@ -1,0 +1,111 @@
+# -*- test-case-name: tests.test_protocol -*-
+"""
+The main port's wire format: 32-bit length-prefixed frames, each holding one
+JSON object in UTF-8.
+
+This module only frames and parses.  What a request means is the business
+of the L{Session} the protocol hands decoded objects to.
+"""
+
+import json
+import struct
+
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.protocols.basic import Int32StringReceiver
+
+from zope.interface import implementer
+
+from chatroom.errors import BadJSON, TooLarge
+
+DEFAULT_MAX_FRAME = 65536
+
+_prefix = struct.Struct(">I").pack
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+def _refuseConstant(name):
+    raise ValueError("%s is not JSON" % (name,))
+
+
+_decoder = json.JSONDecoder(parse_constant=_refuseConstant)
+
+
+def encode(obj):
+    """
+    Encode a reply or event as compact UTF-8 JSON (no framing).
+    """
+    return _encoder.encode(obj).encode("utf-8")
+
+
+def decode(data):
+    """
+    Decode one frame's payload.
+
+    @raise BadJSON: if C{data} is not UTF-8 or not JSON.
+    """
+    try:
+        return _decoder.decode(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        # ValueError covers JSONDecodeError, NaN/Infinity and integers with
+        # more digits than Python converts; RecursionError deep nesting.
+        raise BadJSON() from None
+
+
+def frame(payload):
+    """
+    Prefix an encoded payload with its length, ready for the wire.
+    """
+    return _prefix(len(payload)) + payload
+
+
+@implementer(IHalfCloseableProtocol)
+class JSONFrameProtocol(Int32StringReceiver):
+    """
+    Length-prefixed JSON frames on the main port.
+
+    The factory provides C{maxFrame} and C{openSession(protocol)}; the
+    session receives decoded objects (or the L{ChatError} a frame caused)
+    and calls L{sendPayload} with encoded JSON.
+    """
+
+    session = None
+
+    def connectionMade(self):
+        self.MAX_LENGTH = self.factory.maxFrame
+        self.session = self.factory.openSession(self)
+
+    def stringReceived(self, data):
+        if self.session is None:
+            return
+        try:
+            obj = decode(data)
+        except BadJSON as e:
+            self.session.rejected(e)
+        else:
+            self.session.objectReceived(obj)
+
+    def lengthLimitExceeded(self, length):
+        if self.session is not None:
+            self.session.rejected(TooLarge("frame of %d bytes is over the limit of %d" % (length, self.MAX_LENGTH)), close=True)
+        else:
+            self.transport.loseConnection()
+
+    def sendPayload(self, payload):
+        """
+        Write one encoded JSON object as a frame.
+        """
+        self.transport.write(_prefix(len(payload)) + payload)
+
+    def readConnectionLost(self):
+        if self.session is not None:
+            self.session.inputEnded()
+        else:
+            self.transport.loseConnection()
+
+    def writeConnectionLost(self):
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.connectionLost()

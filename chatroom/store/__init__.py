@@ -1,0 +1,4 @@
+"""
+Everything kept in Redis, behind store classes: handlers call these and never
+build Redis commands themselves.
+"""

@@ -1,0 +1,194 @@
+# -*- test-case-name: tests.test_store -*-
+"""
+The connection to Redis: a txredisapi factory kept connected by a service,
+and the one place that turns Redis failures into protocol errors.
+"""
+
+import hashlib
+import pkgutil
+from urllib.parse import unquote, urlparse
+
+import txredisapi
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
+from twisted.logger import Logger
+
+from chatroom import errors
+
+#: Redis error replies our scripts raise, by protocol code.
+_SCRIPT_ERRORS = {
+    cls.code: cls
+    for cls in (
+        errors.UserExists, errors.NoSuchUser, errors.GroupExists,
+        errors.NoSuchGroup, errors.NotMember,
+    )
+}
+
+
+class Script:
+    """
+    A Lua script shipped in C{chatroom/store/lua}, run with EVALSHA.
+    """
+
+    def __init__(self, name):
+        self.name = name
+        self.source = pkgutil.get_data("chatroom.store", "lua/%s.lua" % (name,)).decode("utf-8")
+        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+
+
+def parseRedisURL(url):
+    """
+    Parse C{redis://[:password@]host[:port][/db]} or
+    C{unix:///path/to/socket[?db=N]} into keyword arguments for L{RedisLink}.
+
+    @raise ValueError: for anything else.
+    """
+    parsed = urlparse(url)
+    password = unquote(parsed.password) if parsed.password else None
+    if parsed.scheme == "redis":
+        if not parsed.hostname:
+            raise ValueError("no host in %r" % (url,))
+        db = parsed.path.strip("/") or "0"
+        if not db.isdigit():
+            raise ValueError("database must be a number in %r" % (url,))
+        return {"host": parsed.hostname, "port": parsed.port or 6379, "db": int(db), "password": password}
+    if parsed.scheme == "unix":
+        if not parsed.path:
+            raise ValueError("no socket path in %r" % (url,))
+        db = "0"
+        for part in parsed.query.split("&"):
+            if part.startswith("db="):
+                db = part[3:]
+        if not db.isdigit():
+            raise ValueError("database must be a number in %r" % (url,))
+        return {"path": parsed.path, "db": int(db), "password": password}
+    raise ValueError("expected redis://host:port/db or unix:///path, not %r" % (url,))
+
+
+class RedisLink(Service):
+    """
+    Keeps one connection to Redis (reconnecting with backoff) and runs
+    commands and scripts on it.
+
+    Commands are written at once and their replies come back in order, so
+    every request pipelines with every other without waiting.  When Redis is
+    not connected a command fails at once with L{errors.Unavailable} instead
+    of queueing: a client must never hang on a storage outage.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, host=None, port=6379, path=None, db=0, password=None, replyTimeout=5):
+        self._reactor = reactor
+        if path is not None:
+            self.endpoint = UNIXClientEndpoint(reactor, path, timeout=5)
+            self.address = "unix:" + path
+        else:
+            self.endpoint = HostnameEndpoint(reactor, host, port, timeout=5)
+            self.address = "%s:%d" % (host, port)
+        self.factory = txredisapi.RedisFactory(
+            self.address, db, 1, isLazy=True, password=password,
+            replyTimeout=replyTimeout, convertNumbers=False,
+        )
+        # Reconnect quickly at first: the embedded Redis is usually only
+        # a moment late, and an outage should end as soon as Redis is back.
+        self.factory.initialDelay = 0.1
+        self.factory.maxDelay = 5
+        self._wasConnected = False
+        self._waiting = []
+
+    def startService(self):
+        super().startService()
+        self.factory.startConnecting(self.endpoint)
+        self._watch()
+
+    def stopService(self):
+        super().stopService()
+        return self.factory.disconnect()
+
+    def _watch(self):
+        # txredisapi says nothing when a connection comes or goes; poll the
+        # pool once a second to log it and wake callers of whenConnected().
+        connected = bool(self.factory.pool)
+        if connected != self._wasConnected:
+            self._wasConnected = connected
+            if connected:
+                self.log.info("Connected to Redis at {address}", address=self.address)
+            else:
+                self.log.warn("Lost Redis at {address}; reconnecting", address=self.address)
+        if connected:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(self)
+        if self.running:
+            self._reactor.callLater(1 if connected else 0.05, self._watch)
+
+    @property
+    def connected(self):
+        """
+        Whether a usable connection to Redis exists now.
+        """
+        return bool(self.factory.pool)
+
+    def whenConnected(self):
+        """
+        A Deferred that fires once Redis is connected.
+        """
+        if self.connected:
+            return defer.succeed(self)
+        d = defer.Deferred()
+        self._waiting.append(d)
+        return d
+
+    def _connection(self):
+        for conn in self.factory.pool:
+            if conn.connected:
+                return conn
+        raise errors.Unavailable()
+
+    def execute(self, *args):
+        """
+        Run one Redis command; a Deferred of its reply.
+        """
+        try:
+            d = self._connection().execute_command(*args)
+        except txredisapi.ConnectionError:
+            return defer.fail(errors.Unavailable())
+        return d.addErrback(_translate)
+
+    def run(self, script, keys, args):
+        """
+        Run a L{Script}; a Deferred of its reply.  Redis forgets scripts
+        when it restarts, so a NOSCRIPT reply is answered with the source.
+        """
+        try:
+            conn = self._connection()
+            d = conn.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        except txredisapi.ConnectionError:
+            return defer.fail(errors.Unavailable())
+
+        def noScript(failure):
+            failure.trap(txredisapi.ResponseError)
+            if "NOSCRIPT" not in str(failure.value):
+                return failure
+            return self._connection().execute_command("EVAL", script.source, len(keys), *keys, *args)
+
+        return d.addErrback(noScript).addErrback(_translate)
+
+
+def _translate(failure):
+    """
+    Turn a txredisapi failure into the protocol error a client should see.
+    """
+    if failure.check(errors.ChatError):
+        return failure
+    if failure.check(txredisapi.ResponseError):
+        code = str(failure.value).split(" ", 1)[0]
+        cls = _SCRIPT_ERRORS.get(code)
+        if cls is not None:
+            raise cls()
+        return failure
+    if failure.check(txredisapi.ConnectionError, ConnectionError):
+        raise errors.Unavailable()
+    return failure

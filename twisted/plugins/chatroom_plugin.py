@@ -1,0 +1,3 @@
+from twisted.application.service import ServiceMaker
+
+chatroom = ServiceMaker("chatroom", "chatroom.tap", "Instant-messaging server backed by Redis", "chatroom")
