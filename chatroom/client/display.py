@@ -1,0 +1,134 @@
+# -*- test-case-name: tests.test_client_display -*-
+"""
+How the client writes messages, presence, missed-message summaries and
+tables: plain functions from protocol objects to lines of text.
+"""
+
+import re
+import time
+
+from wcwidth import wcswidth
+
+# C0 and C1 controls but tab and newline: another user's text must not be
+# able to move the cursor, clear the screen or retitle the terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text):
+    """
+    Make untrusted text safe to print: control characters become U+FFFD.
+    """
+    return _CONTROL.sub("\ufffd", str(text))
+
+
+def width(text):
+    """
+    The number of terminal columns C{text} takes (Chinese characters take
+    two).
+    """
+    w = wcswidth(text)
+    # wcswidth gives -1 for strings with non-printable characters.
+    return len(text) if w < 0 else w
+
+
+def pad(text, columns):
+    """
+    C{text} followed by spaces up to C{columns} terminal columns.
+    """
+    return text + " " * max(0, columns - width(text))
+
+
+def stamp(ts, now=None):
+    """
+    A message time: C{HH:MM} today, with the date before it otherwise.
+
+    @param ts: milliseconds since the epoch, as the server sends it.
+    """
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        return "--:--"
+    now = time.time() if now is None else now
+    when = time.localtime(ts / 1000.0)
+    if time.localtime(now)[:3] == when[:3]:
+        return time.strftime("%H:%M", when)
+    return time.strftime("%Y-%m-%d %H:%M", when)
+
+
+def _body(prefix, text):
+    # Continuation lines of a multi-line message line up under its first.
+    lines = clean(text).split("\n")
+    indent = " " * width(prefix)
+    return "\n".join([prefix + lines[0]] + [indent + line for line in lines[1:]])
+
+
+def message(conversation, event, me=None, now=None):
+    """
+    One message: C{[12:01] <alice> hi}, C{[12:01] #lobby <alice> hi}, or
+    C{[12:01] <me → bob> hi} for one I sent from another device.
+    """
+    sender = clean(event.get("from", "?"))
+    if conversation.group is not None:
+        who = "%s <%s> " % (clean(conversation.label), sender)
+    elif sender == me:
+        who = "<%s → %s> " % (sender, clean(conversation.peer))
+    else:
+        who = "<%s> " % (sender,)
+    return _body("[%s] %s" % (stamp(event.get("ts"), now), who), event.get("text", ""))
+
+
+def presence(event, now=None):
+    """
+    C{[12:03] * alice is online}.
+    """
+    status = "online" if event.get("status") == "online" else "offline"
+    return "[%s] * %s is %s" % (stamp(_nowMs(now), now), clean(event.get("user", "?")), status)
+
+
+def groupChange(event, now=None):
+    """
+    C{[12:03] * alice joined #lobby}.
+    """
+    verb = "joined" if event.get("event") == "joined" else "left"
+    return "[%s] * %s %s #%s" % (
+        stamp(_nowMs(now), now),
+        clean(event.get("user", "?")),
+        verb,
+        clean(event.get("group", "?")),
+    )
+
+
+def missed(batches, me=None, now=None):
+    """
+    Missed messages grouped by conversation, each group headed by its
+    unread count.
+
+    @param batches: C{[(conversation, [events])]}.
+    @return: a list of lines.
+    """
+    total = sum(len(events) for _, events in batches)
+    lines = [
+        "=== %d missed message%s in %d conversation%s ==="
+        % (total, "" if total == 1 else "s", len(batches), "" if len(batches) == 1 else "s")
+    ]
+    for conversation, events in batches:
+        lines.append("--- %s (%d unread) ---" % (clean(conversation.label), len(events)))
+        lines.extend(message(conversation, event, me, now) for event in events)
+    lines.append("=== end of missed messages ===")
+    return lines
+
+
+def users(entries):
+    """
+    A two-column table of C{{"user", "name"}} entries, aligned for wide
+    characters.
+    """
+    names = [clean(e.get("user", "?")) for e in entries]
+    columns = max([width(n) for n in names] + [4]) + 2
+    rows = []
+    for entry, user in zip(entries, names):
+        display = entry.get("name")
+        rows.append((pad(user, columns) + clean(display)).rstrip() if display and display != user else user)
+    return rows
+
+
+def _nowMs(now):
+    return int((time.time() if now is None else now) * 1000)
