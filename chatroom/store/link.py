@@ -66,6 +66,25 @@ def parseRedisURL(url):
     raise ValueError("expected redis://host:port/db or unix:///path, not %r" % (url,))
 
 
+class _LinkFactory(txredisapi.RedisFactory):
+    """
+    A txredisapi factory that tells its L{RedisLink} when its connection
+    comes and goes.
+    """
+
+    link = None
+
+    def addConnection(self, conn):
+        super().addConnection(conn)
+        if conn in self.pool:
+            self.link._connectionUp(conn)
+
+    def delConnection(self, conn):
+        super().delConnection(conn)
+        if not self.pool:
+            self.link._connectionDown()
+
+
 class RedisLink(Service):
     """
     Keeps one connection to Redis (reconnecting with backoff) and runs
@@ -75,61 +94,75 @@ class RedisLink(Service):
     every request pipelines with every other without waiting.  When Redis is
     not connected a command fails at once with L{errors.Unavailable} instead
     of queueing: a client must never hang on a storage outage.
+
+    @ivar protocol: the txredisapi protocol class of the connection (a
+        C{SubscriberProtocol} subclass makes a pub/sub link).
     """
 
     log = Logger()
+    protocol = txredisapi.RedisProtocol
 
-    def __init__(self, reactor, host=None, port=6379, path=None, db=0, password=None, replyTimeout=5):
+    def __init__(self, reactor, host=None, port=6379, path=None, db=0, password=None, replyTimeout=5,
+                 protocol=None, name="Redis"):
         self._reactor = reactor
+        self.name = name
+        self.redisArgs = {"host": host, "port": port, "path": path, "db": db, "password": password}
         if path is not None:
             self.endpoint = UNIXClientEndpoint(reactor, path, timeout=5)
             self.address = "unix:" + path
         else:
             self.endpoint = HostnameEndpoint(reactor, host, port, timeout=5)
             self.address = "%s:%d" % (host, port)
-        self.factory = txredisapi.RedisFactory(
+        self.factory = _LinkFactory(
             self.address, db, 1, isLazy=True, password=password,
             replyTimeout=replyTimeout, convertNumbers=False,
         )
+        self.factory.link = self
+        if protocol is not None:
+            self.factory.protocol = protocol
         # Reconnect quickly at first: the embedded Redis is usually only
         # a moment late, and an outage should end as soon as Redis is back.
         self.factory.initialDelay = 0.1
         self.factory.maxDelay = 5
-        self._wasConnected = False
         self._waiting = []
+        self._onConnected = []
 
     def startService(self):
         super().startService()
         self.factory.startConnecting(self.endpoint)
-        self._watch()
 
     def stopService(self):
         super().stopService()
         return self.factory.disconnect()
 
-    def _watch(self):
-        # txredisapi says nothing when a connection comes or goes; poll the
-        # pool once a second to log it and wake callers of whenConnected().
-        connected = bool(self.factory.pool)
-        if connected != self._wasConnected:
-            self._wasConnected = connected
-            if connected:
-                self.log.info("Connected to Redis at {address}", address=self.address)
-            else:
-                self.log.warn("Lost Redis at {address}; reconnecting", address=self.address)
-        if connected:
-            waiting, self._waiting = self._waiting, []
-            for d in waiting:
-                d.callback(self)
+    def _connectionUp(self, conn):
+        self.log.info("Connected to {name} at {address}", name=self.name, address=self.address)
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.callback(self)
+        for f in self._onConnected:
+            try:
+                f(conn)
+            except Exception:
+                self.log.failure("Hook on connecting to Redis failed")
+
+    def _connectionDown(self):
         if self.running:
-            self._reactor.callLater(1 if connected else 0.05, self._watch)
+            self.log.warn("Lost {name} at {address}; reconnecting", name=self.name, address=self.address)
+
+    def onConnected(self, f):
+        """
+        Call C{f(connection)} every time a connection to Redis is made
+        (the first one and every reconnection).
+        """
+        self._onConnected.append(f)
 
     @property
     def connected(self):
         """
         Whether a usable connection to Redis exists now.
         """
-        return bool(self.factory.pool)
+        return any(conn.connected for conn in self.factory.pool)
 
     def whenConnected(self):
         """
