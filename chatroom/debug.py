@@ -24,7 +24,10 @@ class JSONLineProtocol(LineOnlyReceiver):
     session = None
 
     def connectionMade(self):
-        self.MAX_LENGTH = self.factory.maxFrame
+        # The limit is on the JSON, as on the main port: one more byte for
+        # the \r of a \r\n line end, checked again in lineReceived.
+        self.maxFrame = self.factory.maxFrame
+        self.MAX_LENGTH = self.maxFrame + 1
         self.session = self.factory.openSession(self)
 
     def lineReceived(self, line):
@@ -32,6 +35,9 @@ class JSONLineProtocol(LineOnlyReceiver):
             return
         if line.endswith(b"\r"):
             line = line[:-1]
+        if len(line) > self.maxFrame:
+            self.lineLengthExceeded(line)
+            return
         if not line.strip():
             # An empty line is a person pressing Enter; not an error.
             return
@@ -44,7 +50,7 @@ class JSONLineProtocol(LineOnlyReceiver):
 
     def lineLengthExceeded(self, line):
         if self.session is not None:
-            self.session.rejected(TooLarge("line is over the limit of %d bytes" % (self.MAX_LENGTH,)), close=True)
+            self.session.rejected(TooLarge("line is over the limit of %d bytes" % (self.maxFrame,)), close=True)
         else:
             self.transport.loseConnection()
 
