@@ -63,9 +63,13 @@ def pending(name):
     return PENDING + name
 
 
-def cid(name, clientId):
-    """The idempotency record of a user's send with a client id."""
-    return CID + name + ":" + clientId
+def cid(name, conversation, clientId):
+    """
+    The idempotency record of a user's send with a client id in one
+    conversation (C{'u:' + peer} or C{'g:' + group}): a cid reused in
+    another conversation is another message, never the first one's msg_id.
+    """
+    return CID + name + ":" + conversation + ":" + clientId
 
 
 def locations(name):

@@ -80,7 +80,7 @@ class MessageStore:
         msgId, status, replayed = await self.link.run(
             _sendDirect,
             [keys.user(recipient), keys.directStream(sender, recipient), keys.pending(recipient),
-             keys.locations(recipient), _NO_KEY if cid is None else keys.cid(sender, cid)],
+             keys.locations(recipient), _NO_KEY if cid is None else keys.cid(sender, "u:" + recipient, cid)],
             [sender, text, self.retention, 0 if cid is None else 1],
         )
         return Stored(msgId, status, replayed == 1 or replayed == "1")
@@ -94,7 +94,7 @@ class MessageStore:
         msgId, replayed = await self.link.run(
             _sendGroup,
             [keys.GROUPS, keys.groupMembers(group), keys.groupStream(group),
-             _NO_KEY if cid is None else keys.cid(sender, cid)],
+             _NO_KEY if cid is None else keys.cid(sender, "g:" + group, cid)],
             [group, sender, text, self.retention, 0 if cid is None else 1],
         )
         return Stored(msgId, None, replayed == 1 or replayed == "1")
