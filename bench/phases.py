@@ -274,7 +274,14 @@ class Meter:
                                        if work else None),
                 server_rss_kb_before=self.server0["rss_kb"],
                 server_rss_kb_after=self.server1["rss_kb"],
-                server_pids=len(self.server1["pids"]))
+                server_pids=len(self.server1["pids"]),
+                server_cpu_s_by_process={
+                    name: round(v[0] - self.server0["by_name"].get(
+                        name, [0.0])[0], 3)
+                    for name, v in self.server1["by_name"].items()},
+                server_rss_kb_by_process={
+                    name: v[1] for name, v in
+                    self.server1["by_name"].items()})
         else:
             out.update(server_cpu_s=None, server_cpu_us_per_msg=None,
                        server_rss_kb_before=None, server_rss_kb_after=None)

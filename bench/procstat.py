@@ -82,22 +82,38 @@ class TreeSampler:
 
     def sample(self):
         """
-        Return C{{"cpu_s": float, "rss_kb": int, "pids": [...]}} or None.
+        Return C{{"cpu_s", "rss_kb", "pids", "by_name"}} or None.
+
+        C{by_name} maps each command name to [cpu seconds, rss kB], so the
+        report can tell the server's own share from redis-server's.
 
         None when the server pid is unknown or not readable (for example a
         remote server given with --server and no --server-pid).
         """
         if self.pid is None or not alive(self.pid):
             return None
-        cpu, rss, pids = 0.0, 0, []
+        cpu, rss, pids, by_name = 0.0, 0, [], {}
         for p in process_tree(self.pid):
             try:
-                cpu += cpu_seconds(p)
-                rss += rss_kb(p)
-                pids.append(p)
+                seconds = cpu_seconds(p)
+                kb = rss_kb(p)
+                name = command_name(p)
             except (OSError, ValueError, IndexError):
                 continue  # exited between listing and reading
-        return {"cpu_s": cpu, "rss_kb": rss, "pids": pids}
+            cpu += seconds
+            rss += kb
+            pids.append(p)
+            entry = by_name.setdefault(name, [0.0, 0])
+            entry[0] += seconds
+            entry[1] += kb
+        return {"cpu_s": cpu, "rss_kb": rss, "pids": pids,
+                "by_name": by_name}
+
+
+def command_name(pid):
+    """The short command name of a process (twistd, redis-server, ...)."""
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
 
 
 def self_cpu_seconds():

@@ -110,6 +110,8 @@ def ratios(records, a="chatroom", b="inspircd"):
             va, vb = ra.get(field), rb.get(field)
             if va is None and vb is None:
                 continue
+            if phase == "connect":
+                label = label.replace("per delivery", "per connection")
             out.append((phase, label, va, vb, _ratio(va, vb)))
     return out
 

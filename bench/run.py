@@ -47,6 +47,10 @@ def parse_args(argv=None):
                         "figures (redis-server children are found from it)")
     p.add_argument("--twistd", help="twistd to start chatroom with "
                                     "(default: next to this python, or PATH)")
+    p.add_argument("--chatroom-arg", action="append", default=[],
+                   metavar="ARG",
+                   help="extra argument for 'twistd chatroom' (repeat it; "
+                        "e.g. --chatroom-arg=--hash-memory=1024)")
     p.add_argument("--inspircd", help="InspIRCd binary "
                                       "(default /usr/sbin/inspircd)")
     p.add_argument("--json-out", metavar="FILE",
@@ -81,7 +85,8 @@ def start_server(kind, o):
         host, _, port = o.server.rpartition(":")
         return None, host or "127.0.0.1", int(port), o.server_pid
     if kind == "chatroom":
-        server = servers.start_chatroom(o.twistd)
+        server = servers.start_chatroom(o.twistd,
+                                        extra_args=o.chatroom_arg)
     else:
         server = servers.start_inspircd(o.inspircd)
     server.wait_ready()
