@@ -22,6 +22,7 @@ class JSONLineProtocol(LineOnlyReceiver):
 
     delimiter = b"\n"
     session = None
+    _refused = False
 
     def connectionMade(self):
         # The limit is on the JSON, as on the main port: one more byte for
@@ -31,7 +32,7 @@ class JSONLineProtocol(LineOnlyReceiver):
         self.session = self.factory.openSession(self)
 
     def lineReceived(self, line):
-        if self.session is None:
+        if self.session is None or self._refused:
             return
         if line.endswith(b"\r"):
             line = line[:-1]
@@ -48,7 +49,17 @@ class JSONLineProtocol(LineOnlyReceiver):
         else:
             self.session.objectReceived(obj)
 
+    def dataReceived(self, data):
+        if self._refused:
+            return
+        super().dataReceived(data)
+
     def lineLengthExceeded(self, line):
+        # Nothing after an oversize frame is read: the connection closes
+        # once the too_large reply has had its turn, and until then a
+        # client must not make us buffer (or re-scan) what it keeps sending.
+        self._refused = True
+        self.transport.pauseProducing()
         if self.session is not None:
             self.session.rejected(TooLarge("line is over the limit of %d bytes" % (self.maxFrame,)), close=True)
         else:

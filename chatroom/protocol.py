@@ -69,6 +69,7 @@ class JSONFrameProtocol(Int32StringReceiver):
     """
 
     session = None
+    _refused = False
 
     def connectionMade(self):
         self.MAX_LENGTH = self.factory.maxFrame
@@ -84,7 +85,17 @@ class JSONFrameProtocol(Int32StringReceiver):
         else:
             self.session.objectReceived(obj)
 
+    def dataReceived(self, data):
+        if self._refused:
+            return
+        super().dataReceived(data)
+
     def lengthLimitExceeded(self, length):
+        # Nothing after an oversize frame is read: the connection closes
+        # once the too_large reply has had its turn, and until then a
+        # client must not make us buffer (or re-scan) what it keeps sending.
+        self._refused = True
+        self.transport.pauseProducing()
         if self.session is not None:
             self.session.rejected(TooLarge("frame of %d bytes is over the limit of %d" % (length, self.MAX_LENGTH)), close=True)
         else:

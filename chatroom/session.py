@@ -134,6 +134,7 @@ class Session:
                 result = box[0]
             self._reply(result)
             if not self._queue:
+                self._resumeIfDrained()
                 self._closeIfDone()
                 return
             item = self._queue.popleft()
@@ -141,9 +142,7 @@ class Session:
     def _finished(self, payload):
         self._busy = False
         self._reply(payload)
-        if self._paused and len(self._queue) < self.maxQueued // 2 and self.connected:
-            self._paused = False
-            self.protocol.transport.resumeProducing()
+        self._resumeIfDrained()
         if self._queue:
             self._process(self._queue.popleft())
         else:
@@ -155,6 +154,13 @@ class Session:
             calls, self._afterReply = self._afterReply, []
             for f, args in calls:
                 f(*args)
+
+    def _resumeIfDrained(self):
+        # Checked after every reply, synchronous ones included: a queue
+        # drained by quick replies must not leave the connection unread.
+        if self._paused and len(self._queue) < self.maxQueued // 2 and self.connected and not self._closing:
+            self._paused = False
+            self.protocol.transport.resumeProducing()
 
     def _closeIfDone(self):
         if not self.connected or self._busy or self._queue:
