@@ -1,0 +1,234 @@
+"""
+Tests for L{chatroom.client.connection} and L{chatroom.client.outbox}: log
+in, reconnect with backoff, log in again, resend with the same cid.
+"""
+
+from twisted.internet.defer import Deferred
+
+from chatroom import errors
+from chatroom.client.connection import NotConnected
+from chatroom.client.conversation import Conversation
+from chatroom.client.outbox import RETRY_DELAY
+from tests.test_client_support import accept, makeConnection, refuse
+
+ALICE = Conversation(peer="alice")
+
+
+def results(d):
+    out = []
+    d.addBoth(out.append)
+    return out
+
+
+def loggedIn(user="bob"):
+    reactor, connection, listener = makeConnection()
+    wire = accept(reactor)
+    got = results(connection.login(user, "pw"))
+    [login] = wire.sent()
+    assert login == {"type": "login", "user": user, "password": "pw", "id": 1}
+    wire.ok(login, user=user, name=user, online=1)
+    assert got[0]["user"] == user
+    return reactor, connection, listener, wire
+
+
+def test_connects_and_tells_the_listener():
+    reactor, connection, listener = makeConnection()
+    assert len(reactor.tcpClients) == 1
+    accept(reactor)
+    assert listener.named("connected") == [(False,)]
+    assert connection.protocol is not None and connection.user is None
+
+
+def test_request_without_connection_fails_at_once():
+    reactor, connection, listener = makeConnection()
+    [failure] = results(connection.request("ping"))
+    assert failure.check(NotConnected)
+
+
+def test_login_sets_user_and_keeps_credentials():
+    reactor, connection, listener, wire = loggedIn("小明")
+    assert connection.user == "小明"
+    assert connection.credentials == ("小明", "pw")
+    assert listener.named("loggedIn")[0][1] is False
+
+
+def test_failed_login_keeps_no_credentials():
+    reactor, connection, listener = makeConnection()
+    wire = accept(reactor)
+    got = results(connection.login("bob", "bad"))
+    wire.error(wire.sent()[0], "auth_failed")
+    assert got[0].check(errors.AuthFailed)
+    assert connection.credentials is None
+
+
+def test_reconnect_with_backoff_and_log_in_again():
+    reactor, connection, listener, wire = loggedIn()
+    wire.lose()
+    assert connection.protocol is None and connection.user is None
+    assert listener.named("disconnected")[0][1] == "bob"
+    # First retry after 1 s (noJitter), then 2 s, 4 s...
+    reactor.advance(0.9)
+    assert len(reactor.tcpClients) == 1
+    reactor.advance(0.1)
+    assert len(reactor.tcpClients) == 2
+    refuse(reactor)
+    reactor.advance(1.9)
+    assert len(reactor.tcpClients) == 2
+    reactor.advance(0.1)
+    assert len(reactor.tcpClients) == 3
+    assert [c[0] for c in listener.named("retrying")] == [1, 2]
+    wire = accept(reactor)
+    assert listener.named("connected")[-1] == (True,)
+    [login] = wire.sent()
+    assert login["type"] == "login" and login["user"] == "bob"
+    wire.ok(login, user="bob", name="bob", online=1)
+    assert connection.user == "bob"
+    assert listener.named("loggedIn")[-1][1] is True
+
+
+def test_relogin_refused_drops_credentials():
+    reactor, connection, listener, wire = loggedIn()
+    wire.lose()
+    reactor.advance(1)
+    wire = accept(reactor)
+    wire.error(wire.sent()[0], "auth_failed")
+    assert connection.credentials is None
+    assert len(listener.named("loginLost")) == 1
+    # The connection itself is kept (not logged in).
+    assert connection.protocol is not None
+
+
+def test_relogin_unavailable_retries_the_connection():
+    reactor, connection, listener, wire = loggedIn()
+    wire.lose()
+    reactor.advance(1)
+    wire = accept(reactor)
+    wire.error(wire.sent()[0], "unavailable")
+    assert wire.transport.disconnecting
+    assert connection.credentials == ("bob", "pw")
+
+
+def test_send_carries_a_cid():
+    reactor, connection, listener, wire = loggedIn()
+    item = connection.send(ALICE, "你好")
+    [send] = wire.sent()
+    assert send["type"] == "send" and send["to"] == "alice" and send["text"] == "你好"
+    assert isinstance(send["cid"], str) and len(send["cid"]) == 32
+    got = results(item.deferred)
+    wire.ok(send, msg_id="5-1", ts=5, status="delivered")
+    assert got[0]["msg_id"] == "5-1"
+    assert connection.outbox.queue == []
+
+
+def test_group_send():
+    reactor, connection, listener, wire = loggedIn()
+    connection.send(Conversation(group="大厅"), "hi all")
+    [send] = wire.sent()
+    assert send["type"] == "group.send" and send["group"] == "大厅"
+
+
+def test_message_typed_while_disconnected_is_sent_after_relogin():
+    reactor, connection, listener, wire = loggedIn()
+    wire.lose()
+    item = connection.send(ALICE, "typed offline")
+    got = results(item.deferred)
+    assert got == []
+    reactor.advance(1)
+    wire = accept(reactor)
+    [login] = wire.sent()
+    wire.ok(login, user="bob", name="bob", online=1)
+    [send] = wire.sent()
+    assert send["text"] == "typed offline" and send["cid"] == item.cid
+    wire.ok(send, msg_id="1-1", ts=1, status="stored")
+    assert got[0]["status"] == "stored"
+
+
+def test_reply_lost_with_the_connection_is_resent_with_the_same_cid():
+    reactor, connection, listener, wire = loggedIn()
+    item = connection.send(ALICE, "once only")
+    [first] = wire.sent()
+    wire.lose()
+    reactor.advance(1)
+    wire = accept(reactor)
+    wire.ok(wire.sent()[0], user="bob", name="bob", online=1)
+    [again] = wire.sent()
+    assert again["cid"] == first["cid"] and again["text"] == "once only"
+    assert item.attempts == 2
+
+
+def test_order_is_kept_across_a_reconnect():
+    reactor, connection, listener, wire = loggedIn()
+    wire.lose()
+    for text in ("one", "two", "three"):
+        connection.send(ALICE, text)
+    reactor.advance(1)
+    wire = accept(reactor)
+    wire.ok(wire.sent()[0], user="bob", name="bob", online=1)
+    assert [s["text"] for s in wire.sent()] == ["one", "two", "three"]
+
+
+def test_unavailable_is_retried_later_with_the_same_cid():
+    reactor, connection, listener, wire = loggedIn()
+    item = connection.send(ALICE, "hi")
+    [send] = wire.sent()
+    wire.error(send, "unavailable")
+    assert wire.sent() == []
+    reactor.advance(RETRY_DELAY)
+    [again] = wire.sent()
+    assert again["cid"] == send["cid"]
+
+
+def test_permanent_error_fails_the_message():
+    reactor, connection, listener, wire = loggedIn()
+    item = connection.send(Conversation(peer="nobody"), "hi")
+    got = results(item.deferred)
+    wire.error(wire.sent()[0], "no_such_user")
+    assert got[0].check(errors.NoSuchUser)
+    assert connection.outbox.queue == []
+
+
+def test_messages_are_routed_to_the_inbox_and_acknowledged():
+    reactor, connection, listener, wire = loggedIn()
+    wire.push({"type": "message", "msg_id": "1-1", "from": "alice", "to": "bob", "text": "hi", "ts": 1})
+    wire.push({"type": "presence", "user": "alice", "status": "online"})
+    assert [c[0].label for c in listener.named("showMessage")] == ["alice"]
+    assert listener.named("eventReceived") == [({"type": "presence", "user": "alice", "status": "online"},)]
+    reactor.advance(1)
+    [ack] = wire.sent()
+    assert ack == {"type": "ack", "upto": "1-1", "with": "alice", "id": ack["id"]}
+
+
+def test_own_sent_message_is_not_shown_again():
+    reactor, connection, listener, wire = loggedIn()
+    connection.send(ALICE, "hi")
+    wire.ok(wire.sent()[0], msg_id="9-1", ts=9, status="delivered")
+    wire.push({"type": "message", "msg_id": "9-1", "from": "bob", "to": "alice", "text": "hi", "ts": 9})
+    assert listener.named("showMessage") == []
+
+
+def test_stop_acknowledges_what_was_shown_and_stops_retrying():
+    reactor, connection, listener, wire = loggedIn()
+    wire.push({"type": "message", "msg_id": "1-1", "from": "alice", "to": "bob", "text": "hi", "ts": 1})
+    d = connection.stop()
+    [ack] = wire.sent()
+    assert ack["type"] == "ack"
+    assert wire.transport.disconnecting
+    wire.protocol.connectionLost(None)
+    reactor.advance(100)
+    assert len(reactor.tcpClients) == 1
+    assert listener.named("disconnected") == []
+    assert isinstance(d, Deferred)
+
+
+def test_logout_forgets_credentials():
+    reactor, connection, listener, wire = loggedIn()
+    connection.logout()
+    [logout] = wire.sent()
+    assert logout["type"] == "logout"
+    assert connection.credentials is None
+    wire.ok(logout)
+    wire.lose()
+    reactor.advance(1)
+    wire = accept(reactor)
+    # Reconnected, but no automatic login.
+    assert wire.sent() == []
