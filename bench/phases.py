@@ -482,16 +482,38 @@ class Bench:
         if count <= 0:
             return
 
-        async def one(i):
+        async def one(i, retry_for=0.0):
+            deadline = time.monotonic() + retry_for
             client = self.new_client(-1 - i, self.user_name(f"w{i}"))
             try:
                 await client.open(self.o.host, self.o.port)
-                await client.login(self.o.password)
+                register = True
+                while True:
+                    try:
+                        await client.login(self.o.password,
+                                           register=register)
+                        return
+                    except adapters.ProtocolError as e:
+                        # A server may accept connections before its
+                        # storage is up and answer "unavailable" (which
+                        # PROTOCOL.md allows to retry): wait for it here,
+                        # never inside a measured phase.
+                        if ("unavailable" not in str(e)
+                                or time.monotonic() > deadline):
+                            raise
+                        # Only the login failed: the account exists.
+                        register = ": login ->" not in str(e)
+                        await asyncio.sleep(0.2)
             finally:
                 client.close()
 
-        results = await asyncio.gather(*(one(i) for i in range(count)),
-                                       return_exceptions=True)
+        await one(0, retry_for=60.0)
+        count -= 1
+        if count <= 0:
+            return
+
+        results = await asyncio.gather(
+            *(one(i) for i in range(1, count + 1)), return_exceptions=True)
         failed = [r for r in results if isinstance(r, Exception)]
         if failed:
             raise RuntimeError(f"warm-up: {len(failed)} of {count} logins "
