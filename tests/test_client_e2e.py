@@ -1,0 +1,174 @@
+"""
+End to end: the real chatroom-client, in real terminals (tmux panes),
+against a real server (the C{chat} fixture: an in-process server on
+loopback with a real redis-server).
+
+Two people register, chat (a reply arrives while a line is half typed, and
+the line survives it, Chinese and all), one leaves and finds the message
+sent meanwhile when logging in again.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.task import deferLater
+
+import chatroom
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(chatroom.__file__)))
+WAIT = 15.0
+
+
+class Terminal:
+    """
+    tmux on a private socket: one session per client, each a 100x40
+    terminal.
+    """
+
+    def __init__(self, socket):
+        self.socket = socket
+
+    def tmux(self, *args):
+        return subprocess.run(
+            ["tmux", "-S", self.socket] + list(args), check=True, capture_output=True, text=True
+        ).stdout
+
+    def start(self, name, port):
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            "LANG": "C.UTF-8",
+            "LC_ALL": "C.UTF-8",
+            "PYTHONPATH": ROOT,
+        }
+        command = " ".join(
+            ["env", "-i"] + ["%s=%s" % kv for kv in env.items()]
+            + [sys.executable, "-m", "chatroom.client", "--host", "127.0.0.1", "--port", str(port)]
+        )
+        self.tmux("new-session", "-d", "-s", name, "-x", "100", "-y", "40", command)
+        # Keep a pane whose client exited, to read its last words.
+        self.tmux("set-option", "-t", name, "remain-on-exit", "on")
+
+    def keys(self, name, *keys):
+        """
+        Type C{keys}; the literal text is sent as is (UTF-8), "Enter" and
+        friends as keys.
+        """
+        for key in keys:
+            if key in ("Enter", "C-u", "Tab"):
+                self.tmux("send-keys", "-t", name, key)
+            else:
+                self.tmux("send-keys", "-t", name, "-l", key)
+
+    def line(self, name, text):
+        self.keys(name, text, "Enter")
+
+    def screen(self, name):
+        return self.tmux("capture-pane", "-p", "-t", name)
+
+    def cursor(self, name):
+        x, y = self.tmux("display-message", "-p", "-t", name, "#{cursor_x} #{cursor_y}").split()
+        return int(x), int(y)
+
+    def stop(self):
+        subprocess.run(["tmux", "-S", self.socket, "kill-server"], capture_output=True)
+
+
+async def waitFor(terminal, name, text, count=1):
+    """
+    Wait (letting the in-process server run) until C{text} is on the
+    screen C{count} times.
+    """
+    deadline = time.monotonic() + WAIT
+    while True:
+        screen = terminal.screen(name)
+        if screen.count(text) >= count:
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError("%r not on %s's screen:\n%s" % (text, name, screen))
+        await deferLater(reactor, 0.1, lambda: None)
+
+
+async def register(terminal, name, user):
+    terminal.line(name, "2")
+    await waitFor(terminal, name, "new user name:")
+    terminal.line(name, user)
+    await waitFor(terminal, name, "password for %s:" % (user,))
+    terminal.line(name, "pw")
+    await waitFor(terminal, name, "password again:")
+    terminal.line(name, "pw")
+    await waitFor(terminal, name, "* logged in as %s" % (user,))
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    t = Terminal(str(tmp_path / "tmux.sock"))
+    yield t
+    t.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_people_chat_in_real_terminals(chat, terminal):
+    terminal.start("alice", chat.port)
+    terminal.start("lilei", chat.port)
+    await waitFor(terminal, "alice", "1. log in")
+    await waitFor(terminal, "lilei", "1. log in")
+
+    await register(terminal, "alice", "alice")
+    await register(terminal, "lilei", "李雷")
+    # The password was never shown.
+    assert "pw" not in terminal.screen("alice").replace("password", "")
+
+    # 李雷 opens a conversation with alice (Tab completes her name).
+    terminal.keys("lilei", "/chat al", "Tab")
+    await waitFor(terminal, "lilei", "/chat alice")
+    terminal.keys("lilei", "Enter")
+    await waitFor(terminal, "lilei", "\nalice>")
+
+    # alice is half way through a line when 李雷's message arrives.
+    terminal.keys("alice", "半句话 typing")
+    await waitFor(terminal, "alice", "chatroom> 半句话 typing")
+    terminal.line("lilei", "你好 alice 👋")
+    screen = await waitFor(terminal, "alice", "<李雷> 你好 alice 👋")
+    lines = [l for l in screen.splitlines() if l.strip()]
+    # The message is printed above; the half-typed line is intact below it,
+    # with the cursor after it (Chinese characters take two columns).
+    assert lines[-1] == "chatroom> 半句话 typing"
+    assert "<李雷> 你好 alice 👋" in lines[-2]
+    x, y = terminal.cursor("alice")
+    assert x == len("chatroom> ") + 6 + len(" typing")
+
+    # alice replies with /msg instead.
+    terminal.keys("alice", "C-u")
+    terminal.line("alice", "/msg 李雷 回复 reply")
+    await waitFor(terminal, "lilei", "<alice> 回复 reply")
+
+    # 李雷 leaves; alice's next message waits for him.
+    terminal.line("lilei", "/quit")
+    await waitFor(terminal, "alice", "* 李雷 is offline")
+    terminal.line("alice", "/msg 李雷 离线 while you were away")
+    await waitFor(terminal, "alice", "李雷 is offline; they will see it")
+
+    # 李雷 comes back (a fresh client) and logs in from the menu.
+    terminal.tmux("kill-session", "-t", "lilei")
+    terminal.start("lilei", chat.port)
+    await waitFor(terminal, "lilei", "1. log in")
+    terminal.line("lilei", "1")
+    await waitFor(terminal, "lilei", "user name:")
+    terminal.line("lilei", "李雷")
+    await waitFor(terminal, "lilei", "password for 李雷:")
+    terminal.line("lilei", "pw")
+    screen = await waitFor(terminal, "lilei", "=== end of missed messages ===")
+    assert "--- alice (1 unread) ---" in screen
+    assert "<alice> 离线 while you were away" in screen
+    # The message shown live before he left is not missed again.
+    assert "回复 reply" not in screen
+    await waitFor(terminal, "alice", "* 李雷 is online")
