@@ -1,0 +1,173 @@
+"""
+Tests for L{chatroom.tap}: the options of C{twistd chatroom} and the
+service they make.
+"""
+
+import os
+import socket
+
+import pytest
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python import usage
+
+from chatroom.server import ChatService
+from chatroom.tap import Options, makeService
+
+
+def parse(*args):
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+def test_defaults():
+    """
+    With no options: the ports of PROTOCOL.md, an embedded Redis in
+    ./chatroom-data, the default limits and hash cost.
+    """
+    options = parse()
+    assert options["port"] == "tcp:8889"
+    assert options["debug-port"] == "tcp:8890:interface=127.0.0.1"
+    assert options["redis"] is None
+    assert options["data-dir"] == os.path.abspath("chatroom-data")
+    assert options["appendfsync"] == "everysec"
+    assert options["max-frame"] == 65536
+    assert options["hash-cost"] == 2
+    assert options["hash-memory"] == 19456
+    assert options["retention"] == 100_000
+    assert options["presence-max-group"] == 500
+    assert options["node-id"] == socket.gethostname() + "-tcp-8889"
+
+
+def test_goodValues(tmp_path):
+    """
+    Every option takes its documented form.
+    """
+    options = parse(
+        "--port", "tcp:9000:interface=127.0.0.1", "--debug-port", "none",
+        "--data-dir", str(tmp_path), "--appendfsync", "always", "--max-frame", "1024",
+        "--hash-cost", "3", "--hash-memory", "65536", "--retention", "500",
+        "--presence-max-group", "0", "--node-id", "node-1.a_b",
+    )
+    assert options["port"] == "tcp:9000:interface=127.0.0.1"
+    assert options["debug-port"] is None
+    assert options["data-dir"] == str(tmp_path)
+    assert options["appendfsync"] == "always"
+    assert (options["max-frame"], options["hash-cost"], options["hash-memory"]) == (1024, 3, 65536)
+    assert (options["retention"], options["presence-max-group"]) == (500, 0)
+    assert options["node-id"] == "node-1.a_b"
+
+
+def test_sslEndpointChecked(tmp_path):
+    """
+    The ports are endpoint strings, so TLS is a matter of configuration;
+    a missing key file is reported at once.
+    """
+    missing = str(tmp_path / "key.pem")
+    with pytest.raises(usage.UsageError) as info:
+        parse("--port", "ssl:8443:privateKey=%s" % (missing,))
+    assert "--port" in str(info.value)
+    assert missing in str(info.value)
+
+
+@pytest.mark.parametrize("url, expected", [
+    ("redis://localhost", {"host": "localhost", "port": 6379, "db": 0, "password": None}),
+    ("redis://127.0.0.1:6380/3", {"host": "127.0.0.1", "port": 6380, "db": 3, "password": None}),
+    ("redis://:s%40cret@db.example:7000/1", {"host": "db.example", "port": 7000, "db": 1, "password": "s@cret"}),
+    ("unix:///tmp/redis.sock", {"path": "/tmp/redis.sock", "db": 0, "password": None}),
+    ("unix:///tmp/redis.sock?db=2", {"path": "/tmp/redis.sock", "db": 2, "password": None}),
+])
+def test_redisURL(url, expected):
+    """
+    C{--redis} takes a C{redis://} or C{unix://} URL.
+    """
+    assert parse("--redis", url)["redis"] == expected
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--port", "nonsense:1"], ["--port", "nonsense"]),
+    (["--port", "tcp:notaport"], ["--port"]),
+    (["--port", ""], ["--port"]),
+    (["--debug-port", "tcp"], ["--debug-port"]),
+    (["--redis", "http://localhost"], ["--redis"]),
+    (["--redis", "redis://"], ["--redis", "host"]),
+    (["--redis", "redis://localhost/zero"], ["--redis", "database"]),
+    (["--redis", "unix://"], ["--redis", "path"]),
+    (["--redis", "unix:///tmp/r.sock?db=x"], ["--redis", "database"]),
+    (["--redis", "localhost:6379"], ["--redis"]),
+    (["--redis", "redis://localhost:99999"], ["--redis"]),
+    (["--redis", "redis://localhost:port"], ["--redis"]),
+    (["--max-frame", "big"], ["--max-frame", "whole number"]),
+    (["--max-frame", "100"], ["--max-frame", "1024"]),
+    (["--max-frame", "-1"], ["--max-frame"]),
+    (["--max-frame", "99999999999"], ["--max-frame"]),
+    (["--hash-cost", "0"], ["--hash-cost"]),
+    (["--hash-cost", "1.5"], ["--hash-cost"]),
+    (["--hash-memory", "1"], ["--hash-memory"]),
+    (["--retention", "10"], ["--retention"]),
+    (["--presence-max-group", "-5"], ["--presence-max-group"]),
+    (["--appendfsync", "no"], ["--appendfsync", "always", "everysec"]),
+    (["--appendfsync", ""], ["--appendfsync"]),
+    (["--node-id", "has space"], ["--node-id"]),
+    (["--node-id", "a:b"], ["--node-id"]),
+    (["--node-id", ""], ["--node-id"]),
+    (["--node-id", "n" * 65], ["--node-id"]),
+    (["--node-id", "节点"], ["--node-id"]),
+    (["--no-such-option"], ["no-such-option"]),
+    (["extra"], []),
+])
+def test_badValues(args, words):
+    """
+    A bad value is a L{usage.UsageError} whose message names the option.
+    """
+    with pytest.raises(usage.UsageError) as info:
+        parse(*args)
+    for word in words:
+        assert word in str(info.value)
+
+
+class FakeReactor(MemoryReactorClock):
+    """
+    A memory reactor with the thread pool that password hashing uses.
+    """
+
+    def getThreadPool(self):
+        from twisted.python.threadpool import ThreadPool
+
+        return ThreadPool()
+
+
+def test_makeServiceEmbedded(tmp_path):
+    """
+    Without --redis, the service has an embedded Redis child, a Redis
+    link, the chat service and both ports, on the given reactor.
+    """
+    reactor = FakeReactor()
+    options = parse("--data-dir", str(tmp_path), "--port", "tcp:0", "--debug-port", "tcp:0:interface=127.0.0.1")
+    top = makeService(options, reactor=reactor)
+    names = [type(s).__name__ for s in top]
+    # The embedded Redis starts first (and so stops last).
+    assert names[0] == "EmbeddedRedis"
+    assert sum(isinstance(s, StreamServerEndpointService) for s in top) == 2
+    chat = [s for s in top if isinstance(s, ChatService)][0]
+    assert chat.link.address.startswith("unix:" + str(tmp_path))
+    assert chat.maxFrame == 65536
+    assert chat.presenceMaxGroup == 500
+    assert chat.hasher.timeCost == 2 and chat.hasher.memoryKiB == 19456
+
+
+def test_makeServiceExternal(tmp_path):
+    """
+    With --redis no child is started, and --debug-port none has no port.
+    """
+    reactor = FakeReactor()
+    options = parse("--redis", "redis://127.0.0.1:6390/2", "--debug-port", "none",
+                    "--data-dir", str(tmp_path), "--max-frame", "2048")
+    top = makeService(options, reactor=reactor)
+    names = [type(s).__name__ for s in top]
+    assert "EmbeddedRedis" not in names
+    assert sum(isinstance(s, StreamServerEndpointService) for s in top) == 1
+    chat = [s for s in top if isinstance(s, ChatService)][0]
+    assert chat.maxFrame == 2048
+    assert chat.link.address == "127.0.0.1:6390"
