@@ -35,6 +35,7 @@ def percentile(sorted_values, p):
 def latency_summary(ns_values):
     """Return {"p50", "p99", "max"} in milliseconds (None when empty)."""
     values = sorted(ns_values)
+
     def ms(v):
         return None if v is None else round(v / 1e6, 3)
     return {"p50": ms(percentile(values, 50)),

@@ -45,11 +45,18 @@ def _fmt(value, digits=1):
     return str(value)
 
 
+def _count(rec):
+    """What a phase counts: deliveries, connections or stored messages."""
+    for field in ("delivered", "connected", "stored"):
+        if field in rec:
+            return rec[field]
+    return None
+
+
 COLUMNS = [
     ("phase", 8, lambda r: r["phase"]),
     ("server", 9, lambda r: r["server"]),
-    ("count", 7, lambda r: _fmt(r.get("delivered", r.get("connected",
-                                                          r.get("stored"))))),
+    ("count", 7, lambda r: _fmt(_count(r))),
     ("secs", 7, lambda r: _fmt(r.get("seconds"), 2)),
     ("per sec", 9, lambda r: _fmt(r.get("throughput"), 0)),
     ("p50 ms", 8, lambda r: _fmt((r.get("latency_ms") or {}).get("p50"), 2)),
