@@ -108,6 +108,58 @@ async def register(terminal, name, user):
     await waitFor(terminal, name, "* logged in as %s" % (user,))
 
 
+class Outage:
+    """
+    A TCP proxy in front of the server that can cut every connection and
+    refuse new ones for a while, as a network outage would.
+    """
+
+    def __init__(self, port):
+        from twisted.protocols import portforward
+
+        outage = self
+
+        class Server(portforward.ProxyServer):
+            def connectionMade(self):
+                outage.connections.add(self)
+                super().connectionMade()
+
+            def connectionLost(self, reason):
+                outage.connections.discard(self)
+                super().connectionLost(reason)
+
+        class Client(portforward.ProxyClient):
+            def dataReceived(self, data):
+                # Deaf: the server's replies never reach the client.
+                if not outage.deaf:
+                    super().dataReceived(data)
+
+        class ClientFactory(portforward.ProxyClientFactory):
+            protocol = Client
+
+        Server.clientProtocolFactory = ClientFactory
+        self.factory = portforward.ProxyFactory("127.0.0.1", port)
+        self.factory.protocol = Server
+        self.connections = set()
+        self.deaf = False
+        self.listening = reactor.listenTCP(0, self.factory, interface="127.0.0.1")
+        self.port = self.listening.getHost().port
+
+    async def cut(self):
+        await self.listening.stopListening()
+        for connection in list(self.connections):
+            connection.transport.abortConnection()
+
+    def restore(self):
+        self.deaf = False
+        self.listening = reactor.listenTCP(self.port, self.factory, interface="127.0.0.1")
+
+    async def stop(self):
+        await self.listening.stopListening()
+        for connection in list(self.connections):
+            connection.transport.abortConnection()
+
+
 @pytest.fixture
 def terminal(tmp_path):
     t = Terminal(str(tmp_path / "tmux.sock"))
@@ -172,3 +224,50 @@ async def test_two_people_chat_in_real_terminals(chat, terminal):
     # The message shown live before he left is not missed again.
     assert "回复 reply" not in screen
     await waitFor(terminal, "alice", "* 李雷 is online")
+
+
+@pytest_twisted.ensureDeferred
+async def test_reconnect_logs_in_again_and_sends_what_was_typed(chat, terminal):
+    outage = Outage(chat.port)
+    try:
+        alice = await chat.user("alice")
+        terminal.start("bob", outage.port)
+        await waitFor(terminal, "bob", "1. log in")
+        await register(terminal, "bob", "bob")
+        terminal.line("bob", "/chat alice")
+        await waitFor(terminal, "bob", "\nalice>")
+
+        await outage.cut()
+        await waitFor(terminal, "bob", "connection to 127.0.0.1:%d lost; reconnecting" % (outage.port,))
+        terminal.line("bob", "typed while offline 离线")
+        await waitFor(terminal, "bob", "will be sent when the connection is back")
+        outage.restore()
+
+        screen = await waitFor(terminal, "bob", "(sent to alice: typed while offline 离线)")
+        assert "* logged in again as bob" in screen
+        assert "sending 1 message typed while disconnected" in screen
+        # alice got it live, once; the conversation's history holds it once.
+        event = await alice.event(type="message", text="typed while offline 离线")
+        assert event["from"] == "bob"
+        await deferLater(reactor, 0.5, lambda: None)
+        assert [m for m in alice.messages() if m.get("text") == "typed while offline 离线"] == []
+        reply = await alice.request("history", **{"with": "bob"})
+        assert [m["text"] for m in reply["messages"]].count("typed while offline 离线") == 1
+
+        # Now the message reaches the server but its reply is lost with the
+        # connection: the client sends it again with the same cid, and the
+        # server does not deliver it twice.
+        outage.deaf = True
+        terminal.line("bob", "reply lost")
+        event = await alice.event(type="message", text="reply lost")
+        await outage.cut()
+        await waitFor(terminal, "bob", "lost; reconnecting", count=2)
+        outage.restore()
+        await waitFor(terminal, "bob", "(sent to alice: reply lost)")
+        await deferLater(reactor, 0.5, lambda: None)
+        assert [m for m in alice.messages() if m.get("text") == "reply lost"] == []
+        reply = await alice.request("history", **{"with": "bob"})
+        assert [m["text"] for m in reply["messages"]].count("reply lost") == 1
+    finally:
+        await outage.stop()
+
