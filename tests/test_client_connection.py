@@ -169,7 +169,7 @@ def test_order_is_kept_across_a_reconnect():
 
 def test_unavailable_is_retried_later_with_the_same_cid():
     reactor, connection, listener, wire = loggedIn()
-    item = connection.send(ALICE, "hi")
+    connection.send(ALICE, "hi")
     [send] = wire.sent()
     wire.error(send, "unavailable")
     assert wire.sent() == []

@@ -292,8 +292,11 @@ def test_incoming_message_and_presence_are_printed():
 
 def test_missed_messages_shown_grouped_and_rereadable():
     reactor, console, wire, screen = loggedIn()
-    for i, (sender, where) in enumerate([("alice", {"to": "bob"}), ("carol", {"group": "lobby"}), ("alice", {"to": "bob"})]):
-        wire.push(dict(where, type="message", msg_id="%d-0" % i, ts=i, text="m%d" % i, offline=True, **{"from": sender}))
+    senders = [("alice", {"to": "bob"}), ("carol", {"group": "lobby"}), ("alice", {"to": "bob"})]
+    for i, (sender, where) in enumerate(senders):
+        event = dict(where, type="message", msg_id="%d-0" % i, ts=i, text="m%d" % i, offline=True)
+        event["from"] = sender
+        wire.push(event)
     reactor.advance(1)
     text = screen.take()
     assert "3 missed messages in 2 conversations" in text

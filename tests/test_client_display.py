@@ -47,7 +47,10 @@ def test_wide_characters_are_padded_by_columns():
 
 def test_missed_summary():
     batches = [
-        (Conversation(peer="alice"), [{"from": "alice", "text": "1", "ts": TODAY}, {"from": "alice", "text": "2", "ts": TODAY}]),
+        (
+            Conversation(peer="alice"),
+            [{"from": "alice", "text": "1", "ts": TODAY}, {"from": "alice", "text": "2", "ts": TODAY}],
+        ),
         (Conversation(group="lobby"), [{"from": "bob", "text": "3", "ts": TODAY}]),
     ]
     assert display.missed(batches, "me", NOW) == [

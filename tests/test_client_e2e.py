@@ -190,7 +190,7 @@ async def test_two_people_chat_in_real_terminals(chat, terminal):
     await waitFor(terminal, "alice", "chatroom> 半句话 typing")
     terminal.line("lilei", "你好 alice 👋")
     screen = await waitFor(terminal, "alice", "<李雷> 你好 alice 👋")
-    lines = [l for l in screen.splitlines() if l.strip()]
+    lines = [line for line in screen.splitlines() if line.strip()]
     # The message is printed above; the half-typed line is intact below it,
     # with the cursor after it (Chinese characters take two columns).
     assert lines[-1] == "chatroom> 半句话 typing"
@@ -270,4 +270,3 @@ async def test_reconnect_logs_in_again_and_sends_what_was_typed(chat, terminal):
         assert [m["text"] for m in reply["messages"]].count("reply lost") == 1
     finally:
         await outage.stop()
-

@@ -209,7 +209,10 @@ class Console:
         item = self.connection.send(conversation, text)
         queued = not self.connection.outbox.online
         if queued:
-            self.out("(not connected: the message to %s will be sent when the connection is back)" % (conversation.label,))
+            self.out(
+                "(not connected: the message to %s will be sent when the connection is back)"
+                % (conversation.label,)
+            )
 
         def stored(reply):
             if queued or item.attempts > 1:
@@ -285,7 +288,8 @@ class Console:
         """
 
         def users(reply):
-            self.users.update(e["user"] for e in reply.get("users", []) if isinstance(e, dict) and isinstance(e.get("user"), str))
+            entries = [e for e in reply.get("users", []) if isinstance(e, dict)]
+            self.users.update(e["user"] for e in entries if isinstance(e.get("user"), str))
 
         def groups(reply):
             self.groups.update(g for g in reply.get("groups", []) if isinstance(g, str))
