@@ -78,12 +78,15 @@ def test_reconnect_with_backoff_and_log_in_again():
     assert len(reactor.tcpClients) == 3
     assert [c[0] for c in listener.named("retrying")] == [1, 2]
     wire = accept(reactor)
-    assert listener.named("connected")[-1] == (True,)
     [login] = wire.sent()
     assert login["type"] == "login" and login["user"] == "bob"
+    # The user hears of the new connection once it is logged in again.
+    assert listener.named("connected") == [(False,)]
     wire.ok(login, user="bob", name="bob", online=1)
     assert connection.user == "bob"
+    assert listener.named("connected") == [(False,), (True,)]
     assert listener.named("loggedIn")[-1][1] is True
+    assert [c[0] for c in listener.calls[-2:]] == ["connected", "loggedIn"]
 
 
 def test_relogin_refused_drops_credentials():
@@ -106,6 +109,15 @@ def test_relogin_unavailable_retries_the_connection():
     wire.error(wire.sent()[0], "unavailable")
     assert wire.transport.disconnecting
     assert connection.credentials == ("bob", "pw")
+    wire.protocol.connectionLost(None)
+    # Neither that connection nor its end was announced.
+    assert listener.named("connected") == [(False,)]
+    assert len(listener.named("disconnected")) == 1
+    assert connection.protocol is None
+    reactor.advance(2)
+    wire = accept(reactor)
+    wire.ok(wire.sent()[0], user="bob", name="bob", online=1)
+    assert listener.named("connected") == [(False,), (True,)]
 
 
 def test_send_carries_a_cid():
@@ -232,3 +244,49 @@ def test_logout_forgets_credentials():
     wire = accept(reactor)
     # Reconnected, but no automatic login.
     assert wire.sent() == []
+
+
+def test_unhealthy_connections_grow_the_backoff():
+    reactor, connection, listener, wire = loggedIn()
+    wire.lose()
+    delays = []
+    for attempt in range(3):
+        before = len(reactor.tcpClients)
+        reactor.advance(2 ** attempt)
+        assert len(reactor.tcpClients) == before + 1
+        wire = accept(reactor)
+        # Logged-in connections are the useful ones; these are refused.
+        wire.error(wire.sent()[0], "unavailable")
+        wire.protocol.connectionLost(None)
+        delays.append(listener.named("retrying")[-1])
+    assert delays == [(2, 2.0), (3, 4.0), (4, 8.0)]
+
+
+def test_stop_while_waiting_to_retry():
+    reactor, connection, listener = makeConnection()
+    refuse(reactor)
+    d = connection.stop()
+    got = []
+    d.addCallback(got.append)
+    assert got == [None]
+    reactor.advance(100)
+    assert len(reactor.tcpClients) == 1
+
+
+def test_stop_while_connecting_cancels_the_attempt():
+    reactor, connection, listener = makeConnection()
+    got = []
+    connection.stop().addCallback(got.append)
+    assert got == [None]
+    reactor.advance(100)
+    assert len(reactor.tcpClients) == 1
+    assert listener.named("retrying") == []
+
+
+def test_stop_fires_once_the_connection_is_closed():
+    reactor, connection, listener, wire = loggedIn()
+    got = []
+    connection.stop().addCallback(got.append)
+    assert got == [] and wire.transport.disconnecting
+    wire.protocol.connectionLost(None)
+    assert got == [None]

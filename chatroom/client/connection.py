@@ -2,12 +2,11 @@
 """
 One user's session over a connection that comes and goes.
 
-L{ClientService} reconnects with exponential backoff; each new connection
+L{Reconnector} reconnects with exponential backoff; each new connection
 logs in again with the credentials of the last successful login before it
 is used, then the outbox sends whatever was typed in between.
 """
 
-from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionLost
 from twisted.internet.protocol import Factory
@@ -16,10 +15,8 @@ from twisted.logger import Logger
 from chatroom.client.inbox import Inbox
 from chatroom.client.outbox import Outbox
 from chatroom.client.protocol import ChatClientProtocol
+from chatroom.client.reconnect import DEFAULT_BACKOFF, Reconnector
 from chatroom.errors import AuthFailed
-
-#: first reconnect after about a second, then up to half a minute apart
-DEFAULT_BACKOFF = backoffPolicy(initialDelay=0.5, maxDelay=30.0, factor=2.0)
 
 
 class NotConnected(ConnectionLost):
@@ -47,19 +44,20 @@ class ChatConnection:
         self.clock = clock
         self.listener = listener
         self.protocol = None
+        self.announced = None
         self.user = None
         self.credentials = None
         self.everConnected = False
         self.stopping = False
         self.outbox = Outbox(clock)
         self.inbox = Inbox(clock, listener, self._sendAck)
-        self._retryPolicy = retryPolicy
-        self.service = ClientService(
+        self.reconnector = Reconnector(
             endpoint,
             Factory.forProtocol(self._buildProtocol),
-            retryPolicy=self._policy,
-            clock=clock,
-            prepareConnection=self._prepare,
+            clock,
+            connected=self._newConnection,
+            retrying=self._retrying,
+            policy=retryPolicy,
         )
 
     # Connection life cycle.
@@ -68,7 +66,7 @@ class ChatConnection:
         """
         Start connecting (and reconnecting).
         """
-        self.service.startService()
+        self.reconnector.start()
 
     def stop(self):
         """
@@ -83,32 +81,24 @@ class ChatConnection:
         self.inbox.flushAcks()
         self.inbox.stop()
         self.outbox.disconnected()
-        return self.service.stopService()
-
-    def whenConnected(self, failAfterFailures=None):
-        """
-        A Deferred for the current or next connection's protocol.
-        """
-        return self.service.whenConnected(failAfterFailures=failAfterFailures)
+        return self.reconnector.stop()
 
     def _buildProtocol(self):
-        return ChatClientProtocol(self._eventReceived, self._connectionLost)
+        protocol = ChatClientProtocol(self._eventReceived, lambda reason: self._connectionLost(protocol, reason))
+        return protocol
 
-    def _policy(self, attempt):
-        delay = self._retryPolicy(attempt)
+    def _retrying(self, attempt, delay):
         if not self.stopping:
             self.listener.retrying(attempt, delay)
-        return delay
 
-    def _prepare(self, proxy):
-        # ClientService hands over a proxy; the protocol is what we built.
-        protocol = getattr(proxy, "_protocol", proxy)
+    def _newConnection(self, protocol):
         self.protocol = protocol
-        again = self.everConnected
-        self.everConnected = True
-        self.listener.connected(again)
         if self.credentials is None:
+            self._announce(protocol)
             return None
+        # The user hears of the new connection only once it is logged in:
+        # a server still starting refuses logins with "unavailable", and
+        # such a connection is dropped and retried without a word.
         user, password = self.credentials
         d = self._login(user, password, again=True)
 
@@ -116,23 +106,33 @@ class ChatConnection:
             if failure.check(AuthFailed):
                 # The password no longer works: do not retry it forever.
                 self.credentials = None
+                self._announce(protocol)
                 self.listener.loginLost(failure.value)
                 return None
-            # Storage down, connection gone...: reject this connection, so
-            # ClientService backs off and tries again.
-            if protocol.transport is not None:
+            # Storage down (a server still starting), connection gone...:
+            # drop this connection; the reconnector backs off and retries.
+            if protocol.connected:
                 protocol.transport.loseConnection()
-            return failure
+            return None
 
-        return d.addErrback(failed)
+        d.addErrback(failed)
 
-    def _connectionLost(self, reason):
-        self.protocol = None
-        wasUser = self.user
-        self.user = None
-        self.outbox.disconnected()
-        if not self.stopping:
-            self.listener.disconnected(reason, wasUser)
+    def _announce(self, protocol):
+        again = self.everConnected
+        self.everConnected = True
+        self.announced = protocol
+        self.listener.connected(again)
+
+    def _connectionLost(self, protocol, reason):
+        announced, self.announced = self.announced is protocol, None
+        if protocol is self.protocol:
+            self.protocol = None
+            wasUser = self.user
+            self.user = None
+            self.outbox.disconnected()
+            if announced and not self.stopping:
+                self.listener.disconnected(reason, wasUser)
+        self.reconnector.lost(healthy=announced)
 
     # Requests.
 
@@ -163,9 +163,12 @@ class ChatConnection:
         return self._login(user, password, again=False)
 
     def _login(self, user, password, again):
+        protocol = self.protocol
         d = self.request("login", user=user, password=password)
 
         def loggedIn(reply):
+            if again:
+                self._announce(protocol)
             me = reply.get("user", user)
             if self.inbox.me != me:
                 self.inbox.reset(me)
