@@ -56,6 +56,7 @@ class BaseClient(asyncio.Protocol):
         self.on_message = on_message
         self.ack_every = ack_every
         self.transport = None
+        self.last_sent = time.monotonic()
         self.events = collections.Counter()
         self.errors = collections.Counter()
         self.closed = asyncio.get_running_loop().create_future()
@@ -111,6 +112,9 @@ class BaseClient(asyncio.Protocol):
         """Acknowledge every conversation with unacknowledged messages."""
         return []
 
+    def ping(self):
+        """Show the server this idle client is still there."""
+
 
 class ChatroomClient(BaseClient):
     """
@@ -154,6 +158,7 @@ class ChatroomClient(BaseClient):
         body = json.dumps(obj, ensure_ascii=False,
                           separators=(",", ":")).encode("utf-8")
         self.transport.write(_LEN.pack(len(body)) + body)
+        self.last_sent = time.monotonic()
 
     def request(self, obj):
         """Send a request; return a Future for its reply object."""
@@ -251,6 +256,10 @@ class ChatroomClient(BaseClient):
 
     def send_direct(self, peer, text):
         return self.request({"type": "send", "to": peer, "text": text})
+
+    def ping(self):
+        if self.transport is not None and not self.transport.is_closing():
+            self.request({"type": "ping"})
 
     async def create_group(self, group):
         await self.call({"type": "group.create", "group": group})

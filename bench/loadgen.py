@@ -71,6 +71,9 @@ def add_workload_options(parser):
                    help="throw-away logins before the connect phase, so "
                         "the server's one-time allocations are not counted "
                         "per connection (default 50)")
+    g.add_argument("--keepalive", type=float, default=30.0,
+                   help="ping from clients silent for this many seconds "
+                        "(default 30; 0 = never)")
     g.add_argument("--password", default="pw",
                    help="password of every benchmark user")
     g.add_argument("--stall-timeout", type=float, default=15.0,
@@ -134,6 +137,7 @@ async def run_bench(o):
                        f"{o.group_messages} messages", bench.group),
              ("offline", f"{o.pending} pending messages", bench.offline)]
     records = []
+    keepalive = asyncio.ensure_future(bench.keepalive())
     try:
         for name, what, step in steps:
             if name != "connect" and name not in wanted:
@@ -151,6 +155,7 @@ async def run_bench(o):
             if name == "connect" and not bench.clients:
                 break
     finally:
+        keepalive.cancel()
         await bench.close_all()
     if bench.foreign and records:
         bench.log(f"{bench.foreign} messages of no known phase received")

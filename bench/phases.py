@@ -414,6 +414,24 @@ class Bench:
                          "unanswered")
         return len(futs)
 
+    async def keepalive(self):
+        """
+        Ping from clients that have sent nothing for --keepalive seconds.
+
+        A server may close connections that stay silent (chatroom has an
+        idle timeout); receivers of the benchmark can be silent for longer
+        than that while 2000 users log in. Runs until cancelled.
+        """
+        period = self.o.keepalive
+        if period <= 0:
+            return
+        while True:
+            await asyncio.sleep(min(5.0, period / 3))
+            stale = time.monotonic() - period
+            for client in list(self.clients.values()):
+                if client.last_sent < stale:
+                    client.ping()
+
     # Phases.
 
     async def connect(self):
