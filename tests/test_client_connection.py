@@ -6,7 +6,7 @@ in, reconnect with backoff, log in again, resend with the same cid.
 from twisted.internet.defer import Deferred
 
 from chatroom import errors
-from chatroom.client.connection import NotConnected
+from chatroom.client.connection import CONNECT_WAIT, NotConnected
 from chatroom.client.conversation import Conversation
 from chatroom.client.outbox import RETRY_DELAY
 from tests.test_client_support import accept, makeConnection, refuse
@@ -39,10 +39,46 @@ def test_connects_and_tells_the_listener():
     assert connection.protocol is not None and connection.user is None
 
 
-def test_request_without_connection_fails_at_once():
+def test_request_without_connection_waits_then_fails():
     reactor, connection, listener = makeConnection()
-    [failure] = results(connection.request("ping"))
+    got = results(connection.request("ping"))
+    reactor.advance(CONNECT_WAIT - 0.1)
+    assert got == []
+    reactor.advance(0.1)
+    [failure] = got
     assert failure.check(NotConnected)
+
+
+def test_request_before_connection_is_sent_once_connected():
+    reactor, connection, listener = makeConnection()
+    got = results(connection.request("ping"))
+    wire = accept(reactor)
+    [ping] = wire.sent()
+    wire.ok(ping)
+    assert got[0]["type"] == "ok"
+    reactor.advance(CONNECT_WAIT)
+
+
+def test_request_during_reconnect_waits_for_the_login_again():
+    reactor, connection, listener, wire = loggedIn()
+    wire.lose()
+    got = results(connection.request("group.list"))
+    reactor.advance(1)
+    wire = accept(reactor)
+    [login] = wire.sent()
+    assert login["type"] == "login"
+    wire.ok(login, user="bob", name="bob", online=1)
+    [groups] = wire.sent()
+    assert groups["type"] == "group.list"
+    wire.ok(groups, groups=[])
+    assert got[0]["groups"] == []
+
+
+def test_stop_fails_waiting_requests():
+    reactor, connection, listener = makeConnection()
+    got = results(connection.request("ping"))
+    connection.stop()
+    assert got[0].check(NotConnected)
 
 
 def test_login_sets_user_and_keeps_credentials():

@@ -349,6 +349,8 @@ def test_not_connected_command_is_explained():
     wire.lose()
     screen.take()
     console.lineReceived("/groups")
+    assert screen.take() == ""
+    reactor.advance(10)
     assert "not connected to test-server" in screen.take()
 
 
@@ -363,3 +365,32 @@ def test_menu_exit():
     reactor, console, wire, screen = started()
     console.lineReceived("3")
     assert console.quits == [True]
+
+
+def test_quit_waits_for_messages_on_their_way():
+    reactor, console, wire, screen = loggedIn()
+    console.lineReceived("/msg alice last words")
+    [send] = wire.sent()
+    console.lineReceived("/quit")
+    assert console.quits == []
+    assert "(sending 1 message first)" in screen.take()
+    wire.ok(send, msg_id="1-1", ts=1, status="delivered")
+    assert console.quits == [True]
+
+
+def test_quit_gives_up_on_messages_after_a_while():
+    reactor, console, wire, screen = loggedIn()
+    console.lineReceived("/msg alice no answer")
+    console.lineReceived("/quit")
+    reactor.advance(5)
+    assert console.quits == [True]
+    assert "! 1 message could not be sent" in screen.take()
+
+
+def test_quit_while_disconnected_tells_what_is_lost():
+    reactor, console, wire, screen = loggedIn()
+    wire.lose()
+    console.lineReceived("/msg alice never sent")
+    console.lineReceived("/quit")
+    assert console.quits == [True]
+    assert "! 1 message could not be sent" in screen.take()

@@ -49,6 +49,8 @@ ARGUMENTS = {
     "history": ("conversation",),
 }
 
+#: seconds /quit waits for messages still on their way
+QUIT_WAIT = 5.0
 WHO_PAGE = 20
 HISTORY_DEFAULT = 20
 CHAT_CONTEXT = 10
@@ -302,6 +304,15 @@ class Commands:
             self.out("  " + display.pad("/%s %s" % (w, usage), columns) + text)
         self.out("In a conversation (/chat), plain lines are sent there.  Tab completes commands and names.")
 
-    def cmd_quit(self, args):
+    async def cmd_quit(self, args):
+        outbox = self.connection.outbox
+        waiting = len(outbox.queue)
+        if waiting and outbox.online:
+            # Give messages just typed a moment to reach the server.
+            self.out("(sending %d message%s first)" % (waiting, "" if waiting == 1 else "s"))
+            await outbox.whenEmpty().addTimeout(QUIT_WAIT, self.connection.clock).addErrback(lambda f: None)
+        waiting = len(outbox.queue)
+        if waiting:
+            self.out("! %d message%s could not be sent" % (waiting, "" if waiting == 1 else "s"))
         self.out("Bye.")
         self.console.quit()

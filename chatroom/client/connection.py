@@ -7,7 +7,7 @@ logs in again with the credentials of the last successful login before it
 is used, then the outbox sends whatever was typed in between.
 """
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionLost
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
@@ -17,6 +17,9 @@ from chatroom.client.outbox import Outbox
 from chatroom.client.protocol import ChatClientProtocol
 from chatroom.client.reconnect import DEFAULT_BACKOFF, Reconnector
 from chatroom.errors import AuthFailed
+
+#: seconds a request waits for a usable connection before it fails
+CONNECT_WAIT = 10.0
 
 
 class NotConnected(ConnectionLost):
@@ -49,6 +52,7 @@ class ChatConnection:
         self.credentials = None
         self.everConnected = False
         self.stopping = False
+        self._waiters = []
         self.outbox = Outbox(clock)
         self.inbox = Inbox(clock, listener, self._sendAck)
         self.reconnector = Reconnector(
@@ -81,6 +85,10 @@ class ChatConnection:
         self.inbox.flushAcks()
         self.inbox.stop()
         self.outbox.disconnected()
+        waiters, self._waiters = self._waiters, []
+        for d, timer in waiters:
+            timer.cancel()
+            d.errback(NotConnected("the client is stopping"))
         return self.reconnector.stop()
 
     def _buildProtocol(self):
@@ -122,6 +130,7 @@ class ChatConnection:
         self.everConnected = True
         self.announced = protocol
         self.listener.connected(again)
+        self._usable(protocol)
 
     def _connectionLost(self, protocol, reason):
         announced, self.announced = self.announced is protocol, None
@@ -143,11 +152,34 @@ class ChatConnection:
         @return: a Deferred firing with the C{ok} reply; fails with
             L{NotConnected} when there is no connection.
         """
-        if self.protocol is None:
-            d = Deferred()
-            d.errback(NotConnected("not connected to the server"))
-            return d
-        return self.protocol.request(type, **fields)
+        if self.protocol is not None and self.announced is self.protocol:
+            return self.protocol.request(type, **fields)
+        return self._whenUsable().addCallback(lambda protocol: protocol.request(type, **fields))
+
+    def _whenUsable(self):
+        """
+        The protocol once a connection is usable (connected, and logged in
+        again if we were); L{NotConnected} after L{CONNECT_WAIT} seconds.
+
+        A command typed just before the connection is up (or while it is
+        being re-established) then simply runs a moment later.
+        """
+        if self.stopping:
+            return fail(NotConnected("the client is stopping"))
+        d = Deferred()
+        timer = self.clock.callLater(CONNECT_WAIT, self._giveUp, d)
+        self._waiters.append((d, timer))
+        return d
+
+    def _giveUp(self, d):
+        self._waiters = [(w, t) for (w, t) in self._waiters if w is not d]
+        d.errback(NotConnected("not connected to the server"))
+
+    def _usable(self, protocol):
+        waiters, self._waiters = self._waiters, []
+        for d, timer in waiters:
+            timer.cancel()
+            d.callback(protocol)
 
     def register(self, user, password, name=None):
         """
@@ -164,7 +196,11 @@ class ChatConnection:
 
     def _login(self, user, password, again):
         protocol = self.protocol
-        d = self.request("login", user=user, password=password)
+        if again:
+            # Logging in again is what makes a new connection usable.
+            d = protocol.request("login", user=user, password=password)
+        else:
+            d = self.request("login", user=user, password=password)
 
         def loggedIn(reply):
             if again:
@@ -208,9 +244,7 @@ class ChatConnection:
 
     def _sendAck(self, conversation, msgId):
         if self.user is None:
-            d = Deferred()
-            d.errback(NotConnected("not logged in"))
-            return d
+            return fail(NotConnected("not logged in"))
         return self.request("ack", upto=msgId, **conversation.fields())
 
     # Events.

@@ -69,6 +69,7 @@ class Outbox:
         self.queue = []
         self._request = None
         self._retry = None
+        self._emptyWaiters = []
 
     @property
     def online(self):
@@ -123,8 +124,26 @@ class Outbox:
         d.addCallbacks(self._stored, self._failed, callbackArgs=(item,), errbackArgs=(item,))
         d.addErrback(lambda f: self.log.failure("outbox", f))
 
-    def _stored(self, reply, item):
+    def whenEmpty(self):
+        """
+        A Deferred that fires once every queued message is answered for.
+        """
+        d = Deferred()
+        if self.queue:
+            self._emptyWaiters.append(d)
+        else:
+            d.callback(None)
+        return d
+
+    def _done(self, item):
         self.queue.remove(item)
+        if not self.queue:
+            waiters, self._emptyWaiters = self._emptyWaiters, []
+            for d in waiters:
+                d.callback(None)
+
+    def _stored(self, reply, item):
+        self._done(item)
         item.deferred.callback(reply)
 
     def _failed(self, failure, item):
@@ -139,5 +158,5 @@ class Outbox:
                     delay = RETRY_DELAY
                 self._retry = self.clock.callLater(delay, self.flush)
             return
-        self.queue.remove(item)
+        self._done(item)
         item.deferred.errback(failure)

@@ -146,18 +146,21 @@ class _Lines(LineOnlyReceiver):
         self.ui = ui
 
     def lineReceived(self, line):
-        self.ui.console.lineReceived(line.decode("utf-8", "replace").rstrip("\r"))
+        self.ui.feed(line.decode("utf-8", "replace").rstrip("\r"))
 
     def connectionLost(self, reason):
-        # End of input: leave as /quit would.
-        if not self.ui.stopping:
-            self.ui.console.lineReceived("/quit")
+        self.ui.endOfInput()
 
 
 class PlainUI:
     """
     Plain lines in, plain lines out: no editing, prompts only for
     questions.
+
+    Lines are taken one at a time: the next is handled once the work of
+    the previous one is done (or it is the answer to a question), so a
+    script can pipe in C{/login}, then commands, then messages.  The end of
+    input quits, after the work still going on.
     """
 
     def __init__(self, console, finished, reactor=None):
@@ -166,6 +169,11 @@ class PlainUI:
         self.reactor = reactor
         self.stopping = False
         self.lastPrompt = None
+        self.lines = []
+        self.busy = set()
+        self.ended = False
+        self.quitting = False
+        self._pumping = False
         console.changed = self.redraw
 
     def out(self, line):
@@ -176,19 +184,68 @@ class PlainUI:
 
     def redraw(self):
         """
-        Show a question's prompt once, when it is asked.
+        Show a question's prompt once, when it is asked; a question may
+        be answered by a line already read.
         """
         question = self.console.question
         if question and question != self.lastPrompt:
             sys.stdout.write(question)
             sys.stdout.flush()
         self.lastPrompt = question
+        self._pump()
 
     def start(self):
         """
         Read standard input until it ends or L{stop}.
         """
         stdio.StandardIO(_Lines(self), reactor=self.reactor)
+
+    def feed(self, line):
+        """
+        A line was read.
+        """
+        self.lines.append(line)
+        self._pump()
+
+    def endOfInput(self):
+        """
+        Standard input ended.
+        """
+        self.ended = True
+        self._pump()
+
+    def _pump(self):
+        if self._pumping or self.stopping:
+            return
+        self._pumping = True
+        try:
+            while not self.stopping:
+                if self.lines and (not self.busy or self.console.question is not None):
+                    self._handle(self.lines.pop(0))
+                elif self.ended and not self.lines and not self.quitting:
+                    if self.console.question is not None:
+                        # Nothing will ever answer it.
+                        self.console.interrupt()
+                    elif not self.busy:
+                        self.quitting = True
+                        self._handle("/quit")
+                    else:
+                        break
+                else:
+                    break
+        finally:
+            self._pumping = False
+
+    def _handle(self, line):
+        d = self.console.lineReceived(line)
+        if not d.called:
+            self.busy.add(d)
+            d.addBoth(self._done, d)
+
+    def _done(self, result, d):
+        self.busy.discard(d)
+        self._pump()
+        return result
 
     def stop(self):
         """
