@@ -326,3 +326,15 @@ def test_stop_fires_once_the_connection_is_closed():
     assert got == [] and wire.transport.disconnecting
     wire.protocol.connectionLost(None)
     assert got == [None]
+
+
+def test_rate_limited_waits_retry_after_milliseconds():
+    reactor, connection, listener, wire = loggedIn()
+    connection.send(ALICE, "hi")
+    [send] = wire.sent()
+    wire.push({"type": "error", "id": send["id"], "code": "rate_limited", "message": "slow down", "retry_after": 2500})
+    reactor.advance(2.4)
+    assert wire.sent() == []
+    reactor.advance(0.1)
+    [again] = wire.sent()
+    assert again["cid"] == send["cid"]

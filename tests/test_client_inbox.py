@@ -112,11 +112,16 @@ def test_missed_messages_grouped_after_quiet_spell():
     assert [c.label for c, _ in inbox.lastMissed] == ["alice", "#lobby"]
 
 
-def test_live_message_flushes_missed_first():
+def test_live_message_during_the_backlog_waits_for_it():
     clock, view, acks, inbox = makeInbox()
     inbox.received(direct("1-1", offline=True))
-    inbox.received(direct("1-2"))
-    assert view.shown == [("missed", [("alice", ["1-1"])]), ("live", "alice", "1-2")]
+    inbox.received(group("5-1"))
+    inbox.received(direct("1-2", offline=True))
+    assert view.shown == []
+    clock.advance(QUIET)
+    assert view.shown == [("missed", [("alice", ["1-1", "1-2"])]), ("live", "#lobby", "5-1")]
+    clock.advance(ACK_DELAY)
+    assert sorted(acks) == [("#lobby", "5-1"), ("alice", "1-2")]
 
 
 def test_nothing_acknowledged_before_shown():

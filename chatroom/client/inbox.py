@@ -46,6 +46,7 @@ class Inbox:
         self._seen = set()
         self._missed = {}
         self._missedTimer = None
+        self._held = []
         self._acks = {}
         self._ackTimer = None
 
@@ -56,6 +57,7 @@ class Inbox:
         self.me = me
         self._seen.clear()
         self._missed.clear()
+        self._held = []
         self._acks.clear()
         self.lastMissed = []
 
@@ -82,11 +84,17 @@ class Inbox:
                 self._missedTimer.reset(QUIET)
             else:
                 self._missedTimer = self.clock.callLater(QUIET, self.flushMissed)
+        elif self._missed:
+            # Missed messages are older than any live one, and the server
+            # may push live ones in the middle of the backlog: hold them
+            # until the batch is shown.
+            self._held.append((conversation, event))
         else:
-            # Missed messages are older than any live one: show them first.
-            self.flushMissed()
-            self.view.showMessage(conversation, event)
-            self._ack(conversation, msgId)
+            self._show(conversation, event)
+
+    def _show(self, conversation, event):
+        self.view.showMessage(conversation, event)
+        self._ack(conversation, event["msg_id"])
 
     def sent(self, conversation, msgId):
         """
@@ -102,15 +110,17 @@ class Inbox:
         if self._missedTimer is not None and self._missedTimer.active():
             self._missedTimer.cancel()
         self._missedTimer = None
-        if not self._missed:
-            return
-        batches = list(self._missed.items())
-        self._missed = {}
-        self.view.showMissed(batches)
-        self.lastMissed = batches
-        for conversation, events in batches:
-            # Events come oldest first: the last is the read position.
-            self._ack(conversation, events[-1]["msg_id"])
+        if self._missed:
+            batches = list(self._missed.items())
+            self._missed = {}
+            self.view.showMissed(batches)
+            self.lastMissed = batches
+            for conversation, events in batches:
+                # Events come oldest first: the last is the read position.
+                self._ack(conversation, events[-1]["msg_id"])
+        held, self._held = self._held, []
+        for conversation, event in held:
+            self._show(conversation, event)
 
     def _ack(self, conversation, msgId):
         self._acks[conversation] = msgId

@@ -56,6 +56,17 @@ class Outgoing:
         return "group.send", {"group": c.group, "text": self.text, "cid": self.cid}
 
 
+def _retryAfter(error):
+    """
+    Seconds to wait after C{error}: its C{retry_after} (milliseconds, sent
+    with C{rate_limited}) within reason, else L{RETRY_DELAY}.
+    """
+    ms = error.extra.get("retry_after")
+    if isinstance(ms, bool) or not isinstance(ms, (int, float)) or not 0 < ms <= 60000:
+        return RETRY_DELAY
+    return max(ms / 1000.0, 0.05)
+
+
 class Outbox:
     """
     Messages in the order they were typed, each sent as soon as there is a
@@ -153,9 +164,7 @@ class Outbox:
             return
         if failure.check(*RETRYABLE):
             if self._retry is None or not self._retry.active():
-                delay = failure.value.extra.get("retry_after", RETRY_DELAY)
-                if not isinstance(delay, (int, float)) or not 0 < delay <= 60:
-                    delay = RETRY_DELAY
+                delay = _retryAfter(failure.value)
                 self._retry = self.clock.callLater(delay, self.flush)
             return
         self._done(item)
