@@ -335,7 +335,7 @@ LOGGED_IN_BAD_INPUTS = [
     (b'{"type": "send", "to": "alice"}', "bad_request"),
     (b'{"type": "send", "to": "alice", "text": "' + b"t" * 8193 + b'"}', "bad_request"),
     (b'{"type": "send", "to": "alice", "text": 12}', "bad_request"),
-    (b'{"type": "group.create", "group": "' + "群" .encode() * 33 + b'"}', "bad_request"),
+    (b'{"type": "group.create", "group": "' + "群".encode() * 33 + b'"}', "bad_request"),
     (b'{"type": "group.create", "group": "a b"}', "bad_request"),
     (b'{"type": "group.members"}', "bad_request"),
     (b'{"type": "group.send", "group": "lobby", "text": ""}', "bad_request"),
@@ -463,7 +463,9 @@ async def test_debugPort(chat, lineEnd):
     reply = await c.request("login", user="张三", password="密码")
     assert reply == {"type": "ok", "id": 2, "user": "张三", "name": "张三", "online": 1}
     m = await chat.user("李四")
-    assert (await m.request("users"))["users"] == [{"user": "张三", "name": "张三"}, {"user": "李四", "name": "李四"}]
+    assert (await m.request("users"))["users"] == [
+        {"user": "张三", "name": "张三"}, {"user": "李四", "name": "李四"},
+    ]
     # Events reach a debug-port client too.
     await c.event(type="presence", user="李四", status="online")
     await m.request("send", to="张三", text="你好 👋")
