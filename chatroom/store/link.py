@@ -26,6 +26,10 @@ _SCRIPT_ERRORS = {
 }
 
 
+#: Every L{Script} made, by name: loaded into Redis on every connection.
+SCRIPTS = {}
+
+
 class Script:
     """
     A Lua script shipped in C{chatroom/store/lua}, run with EVALSHA.
@@ -35,6 +39,7 @@ class Script:
         self.name = name
         self.source = pkgutil.get_data("chatroom.store", "lua/%s.lua" % (name,)).decode("utf-8")
         self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
+        SCRIPTS[name] = self
 
 
 def parseRedisURL(url):
@@ -75,9 +80,30 @@ class _LinkFactory(txredisapi.RedisFactory):
     link = None
 
     def addConnection(self, conn):
+        if isinstance(conn, txredisapi.SubscriberProtocol) or self.disconnectCalled or not conn.connected:
+            self._added(conn)
+            return
+        # Load every script before the connection is used.  A restarted
+        # Redis has forgotten them, and the NOSCRIPT fallback would run a
+        # script after commands sent later than it: the order of commands
+        # on the connection would no longer be the order of their effects.
+        loads = [conn.execute_command("SCRIPT", "LOAD", script.source) for script in SCRIPTS.values()]
+        d = defer.gatherResults(loads, consumeErrors=True)
+        d.addCallbacks(lambda _: self._added(conn), self._loadFailed, errbackArgs=(conn,))
+
+    def _added(self, conn):
         super().addConnection(conn)
         if conn in self.pool:
             self.link._connectionUp(conn)
+
+    def _loadFailed(self, failure, conn):
+        # Lost again at once, or a Redis without scripting: either way this
+        # connection is of no use; the ClientService reconnects.
+        self.link.log.warn("Loading scripts into {name} failed: {error}", name=self.link.name,
+                           error=failure.value.subFailure.getErrorMessage()
+                           if isinstance(failure.value, defer.FirstError) else failure.getErrorMessage())
+        if conn.transport is not None:
+            conn.transport.loseConnection()
 
     def delConnection(self, conn):
         super().delConnection(conn)

@@ -10,6 +10,7 @@ _connect = Script("connect")
 _disconnect = Script("disconnect")
 _resetNode = Script("reset_node")
 _usersPage = Script("users_page")
+_nodeSync = Script("node_sync")
 
 
 class PresenceStore:
@@ -79,3 +80,17 @@ class PresenceStore:
         Whether C{user} has a connection on any node.
         """
         return bool(int(await self.link.execute("EXISTS", keys.locations(user))))
+
+    async def resync(self, counts):
+        """
+        Set this node's logged-in connections in Redis to C{counts} (a dict
+        of user to number of connections), whatever Redis held before.
+
+        @return: C{(gone, back)}: the users now offline everywhere, and the
+            users that were missing from the online set.
+        """
+        args = [self.node, keys.LOCATIONS]
+        for user, count in sorted(counts.items()):
+            args += [user, count]
+        gone, back = await self.link.run(_nodeSync, [keys.nodeUsers(self.node), keys.ONLINE], args)
+        return gone, back
