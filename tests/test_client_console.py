@@ -394,3 +394,17 @@ def test_quit_while_disconnected_tells_what_is_lost():
     console.lineReceived("/quit")
     assert console.quits == [True]
     assert "! 1 message could not be sent" in screen.take()
+
+
+def test_chat_with_nobody_goes_back():
+    reactor, console, wire, screen = loggedIn()
+    console.lineReceived("/chat alice")
+    wire.ok(wire.sent()[0], messages=[], more=False)
+    console.lineReceived("/chat nobody")
+    wire.error(wire.sent()[0], "no_such_user", "no such user")
+    assert console.conversation == Conversation(peer="alice")
+    assert "! nobody: no such user" in screen.take()
+    console.lineReceived("/chat #secret")
+    wire.error(wire.sent()[0], "not_member", "you are not a member of that group")
+    assert "(/join secret first)" in screen.take()
+    assert console.prompt == "alice> "

@@ -226,11 +226,18 @@ class Commands:
         if self._needLogin():
             return
         conversation = Conversation.parse(args.split()[0])
+        previous = self.console.conversation
         self.console.conversation = conversation
         self.console.changed()
         self.out("* now talking to %s: plain lines go there (/chat alone or /menu to leave)" % (conversation.label,))
-        if self.connection.user is not None:
+        try:
             await self._history(conversation, CHAT_CONTEXT, None)
+        except (errors.NoSuchUser, errors.NoSuchGroup, errors.NotMember) as e:
+            # Nobody to talk to there: back to where we were.
+            self.console.conversation = previous
+            self.console.changed()
+            hint = " (/join %s first)" % (conversation.group,) if isinstance(e, errors.NotMember) else ""
+            self.out("! %s: %s%s" % (conversation.label, display.clean(e.message), hint))
 
     def cmd_menu(self, args):
         self.console.conversation = None
