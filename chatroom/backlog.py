@@ -68,7 +68,15 @@ class MissedMessages:
         """
         session = self.session
         transport = session.protocol.transport
-        session.seen = set()
+        previous = getattr(transport, "producer", None)
+        if isinstance(previous, MissedMessages):
+            # The connection logged in again (as another user) while the
+            # previous push was still running: stop it and take over its
+            # place as the producer, or this push would go unthrottled.
+            previous.stopProducing()
+            if transport.producer is previous:
+                transport.unregisterProducer()
+        seen = session.seen = set()
         registered = False
         try:
             if getattr(transport, "producer", None) is None:
@@ -76,8 +84,11 @@ class MissedMessages:
                 registered = True
             await self._push()
         finally:
-            session.seen = None
-            if registered and session.connected:
+            # A later push of this connection may have taken over already:
+            # leave its state alone.
+            if session.seen is seen:
+                session.seen = None
+            if registered and session.connected and transport.producer is self:
                 transport.unregisterProducer()
 
     async def _push(self):

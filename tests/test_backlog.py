@@ -339,3 +339,50 @@ async def test_backlog_push_respects_backpressure(chat):
     assert peak < total / 5, (peak, total)
     assert latencies and max(latencies) < 0.5, latencies
     assert ids(offline(bob)) == old
+
+
+@pytest_twisted.ensureDeferred
+async def test_switching_user_mid_push_keeps_backpressure_and_no_repeats(chat):
+    """
+    A connection that logs in as another user while its first user's
+    missed messages are still being pushed: the second push also waits for
+    the client, and a message sent live meanwhile still comes once.
+    """
+    count, text = 2500, "切换 {i} " + "换" * 2000
+    alice = await chat.user("alice")
+    await chat.user("carol")
+    bob = await chat.user("bob")
+    await logout(chat, bob)
+    await storeMany(chat, "alice", "bob", count, text=text)
+    carolOld = await storeMany(chat, "alice", "carol", count, text=text)
+    total = count * len(text.encode("utf-8"))
+
+    client = await login(chat, "bob")
+    client.transport.pauseProducing()
+    session = sessionOf(chat, client)
+    transport = session.protocol.transport
+    await wait(0.5)
+    # Switch to carol on the same connection while bob's push is stalled.
+    switched = client.request("login", user="carol", password="secret")
+    await until(lambda: session.user == "carol")
+    peak = 0
+
+    def sample():
+        nonlocal peak
+        peak = max(peak, buffered(transport))
+
+    sampler = task.LoopingCall(sample)
+    sampler.start(0.005)
+    try:
+        await wait(1.0)
+        live = await alice.request("send", to="carol", text="实时 ⚡")
+        client.transport.resumeProducing()
+        await switched
+        await until(lambda: sum(1 for e in offline(client) if e["to"] == "carol") >= count + 1, timeout=30)
+        await settle(client, 0.3)
+    finally:
+        sampler.stop()
+    assert peak < total / 5, (peak, total)
+    toCarol = [e["msg_id"] for e in offline(client) if e["to"] == "carol"]
+    assert sorted(toCarol) == sorted(carolOld + [live["msg_id"]])
+    assert [m for m in toCarol if m != live["msg_id"]] == carolOld
