@@ -148,8 +148,11 @@ def stillUsable(protocol, transport, replies):
 
 # Values to put anywhere: JSON of every shape and awkward strings.
 
+surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
 texts = st.one_of(
     st.text(max_size=40),
+    # Lone surrogates: valid in JSON escapes, never in UTF-8.
+    st.builds("{}{}{}".format, st.text(max_size=5), surrogates, st.text(max_size=5)),
     st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=40),
     st.sampled_from([
         "", " ", "你好", "👋🏽", "e\u0301", "\u0000", "\ud800", "a\udfffb", "lobby", "alice", "1-1",
@@ -224,6 +227,8 @@ def requests(draw):
     for key in fields:
         if nearlyValid and key != spoilt:
             obj[key] = draw(validValues[key])
+        elif nearlyValid:
+            obj[key] = draw(st.one_of(texts, scalars, jsonValues))
         elif draw(st.booleans()) or draw(st.booleans()):
             obj[key] = draw(jsonValues)
     if not nearlyValid:
