@@ -276,9 +276,11 @@ def test_logout_forgets_credentials():
     assert connection.credentials is None
     wire.ok(logout)
     wire.lose()
-    reactor.advance(1)
+    # The close was asked for: straight back, quietly, logged out.
+    reactor.advance(0)
+    assert len(reactor.tcpClients) == 2
+    assert listener.named("retrying") == []
     wire = accept(reactor)
-    # Reconnected, but no automatic login.
     assert wire.sent() == []
 
 

@@ -408,3 +408,16 @@ def test_chat_with_nobody_goes_back():
     wire.error(wire.sent()[0], "not_member", "you are not a member of that group")
     assert "(/join secret first)" in screen.take()
     assert console.prompt == "alice> "
+
+
+def test_logout_is_quiet_about_the_close():
+    reactor, console, wire, screen = loggedIn()
+    console.lineReceived("/logout")
+    wire.ok(wire.sent()[0])
+    wire.lose()
+    reactor.advance(0)
+    wire = accept(reactor)
+    text = screen.take()
+    assert "* logged out" in text and "1. log in" in text
+    assert "lost" not in text and "reconnected" not in text
+    assert console.prompt == "chatroom> "

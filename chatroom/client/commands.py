@@ -126,8 +126,14 @@ class Commands:
         if self._needLogin():
             return
         self.console.conversation = None
-        await self.connection.logout()
+        self.console.loggingOut = True
+        try:
+            await self.connection.logout()
+        except BaseException:
+            self.console.loggingOut = False
+            raise
         self.out("* logged out")
+        self.console.menu.show()
 
     # People and groups.
 

@@ -52,6 +52,7 @@ class ChatConnection:
         self.credentials = None
         self.everConnected = False
         self.stopping = False
+        self._loggedOut = False
         self._waiters = []
         self.outbox = Outbox(clock)
         self.inbox = Inbox(clock, listener, self._sendAck)
@@ -141,7 +142,8 @@ class ChatConnection:
             self.outbox.disconnected()
             if announced and not self.stopping:
                 self.listener.disconnected(reason, wasUser)
-        self.reconnector.lost(healthy=announced)
+        expected, self._loggedOut = self._loggedOut, False
+        self.reconnector.lost(healthy=announced, expected=expected)
 
     # Requests.
 
@@ -223,7 +225,13 @@ class ChatConnection:
         """
         self.credentials = None
         self.inbox.flushAcks()
-        return self.request("logout")
+
+        def done(reply):
+            # The server now closes this connection.
+            self._loggedOut = True
+            return reply
+
+        return self.request("logout").addCallback(done)
 
     def send(self, conversation, text):
         """

@@ -48,6 +48,9 @@ class Console:
         self.users = set()
         self.groups = set()
         self.connectedNow = False
+        # The server closes the connection after a logout: expected, and
+        # followed by a quiet reconnect (logged out).
+        self.loggingOut = False
         self.changed = lambda: None
         self.quit = lambda: None
         self._asking = None
@@ -234,8 +237,9 @@ class Console:
         A connection is up.
         """
         self.connectedNow = True
-        if again:
+        if again and not self.loggingOut:
             self.out("* reconnected to %s" % (self.serverName,))
+        self.loggingOut = False
         self.changed()
 
     def disconnected(self, reason, user):
@@ -243,9 +247,10 @@ class Console:
         The connection is gone; it will be retried.
         """
         self.connectedNow = False
-        self.out("* connection to %s lost; reconnecting..." % (self.serverName,))
-        if self.signedIn:
-            self.out("  (messages you type now are sent once the connection is back)")
+        if not self.loggingOut:
+            self.out("* connection to %s lost; reconnecting..." % (self.serverName,))
+            if self.signedIn:
+                self.out("  (messages you type now are sent once the connection is back)")
         self.changed()
 
     def retrying(self, attempt, delay):

@@ -72,18 +72,24 @@ class Reconnector:
         self.failures += 1
         self._schedule()
 
-    def lost(self, healthy):
+    def lost(self, healthy, expected=False):
         """
         The connection ended.
 
         @param healthy: whether it had been of use (then the next attempt
             comes soon; otherwise the backoff keeps growing).
+        @param expected: the server closed it as asked (after a logout):
+            connect again at once.
         """
         self.protocol = None
         if self.stopping:
             stopped, self._stopped = self._stopped, None
             if stopped is not None:
                 stopped.callback(None)
+            return
+        if expected:
+            self.failures = 0
+            self._delayed = self.clock.callLater(0, self._connect)
             return
         self.failures = 1 if healthy else self.failures + 1
         self._schedule()
