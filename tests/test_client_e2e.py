@@ -160,6 +160,17 @@ class Outage:
             connection.transport.abortConnection()
 
 
+async def waitUntil(predicate, describe):
+    """
+    Wait until C{predicate()} holds (the screen may be mid-redraw).
+    """
+    deadline = time.monotonic() + WAIT
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("never came true; screen:\n%s" % (describe(),))
+        await deferLater(reactor, 0.1, lambda: None)
+
+
 @pytest.fixture
 def terminal(tmp_path):
     t = Terminal(str(tmp_path / "tmux.sock"))
@@ -189,14 +200,20 @@ async def test_two_people_chat_in_real_terminals(chat, terminal):
     terminal.keys("alice", "半句话 typing")
     await waitFor(terminal, "alice", "chatroom> 半句话 typing")
     terminal.line("lilei", "你好 alice 👋")
-    screen = await waitFor(terminal, "alice", "<李雷> 你好 alice 👋")
-    lines = [line for line in screen.splitlines() if line.strip()]
+    await waitFor(terminal, "alice", "<李雷> 你好 alice 👋")
+
     # The message is printed above; the half-typed line is intact below it,
     # with the cursor after it (Chinese characters take two columns).
-    assert lines[-1] == "chatroom> 半句话 typing"
-    assert "<李雷> 你好 alice 👋" in lines[-2]
-    x, y = terminal.cursor("alice")
-    assert x == len("chatroom> ") + 6 + len(" typing")
+    def intact():
+        lines = [line for line in terminal.screen("alice").splitlines() if line.strip()]
+        x, y = terminal.cursor("alice")
+        return (
+            lines[-1] == "chatroom> 半句话 typing"
+            and "<李雷> 你好 alice 👋" in lines[-2]
+            and x == len("chatroom> ") + 6 + len(" typing")
+        )
+
+    await waitUntil(intact, lambda: terminal.screen("alice"))
 
     # alice replies with /msg instead.
     terminal.keys("alice", "C-u")
