@@ -7,7 +7,7 @@ import time
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, reactor, task
+from twisted.internet import defer, task
 
 from tests.chatting import ids, login, logout, offline, receive, sendMany, sessionOf, settle
 from tests.wire import WireError, until, wait
