@@ -9,7 +9,9 @@ The modules, from the wire up:
     them, so nothing typed is lost or doubled across reconnects;
   - L{inbox}: drops repeated messages, gathers missed ones, acknowledges
     what was shown;
+  - L{reconnect}: connect, and reconnect with backoff;
   - L{connection}: one logical session over a reconnecting connection;
+  - L{conversation}: a user or a C{#group};
   - L{display}: how messages, presence and tables are written;
   - L{console}, L{commands}, L{menu}, L{completion}: what a typed line
     means;
