@@ -51,6 +51,9 @@ def parse_args(argv=None):
                    metavar="ARG",
                    help="extra argument for 'twistd chatroom' (repeat it; "
                         "e.g. --chatroom-arg=--hash-memory=1024)")
+    p.add_argument("--keep-limits", action="store_true",
+                   help="start chatroom with its default rate and "
+                        "connection limits instead of lifting them")
     p.add_argument("--inspircd", help="InspIRCd binary "
                                       "(default /usr/sbin/inspircd)")
     p.add_argument("--json-out", metavar="FILE",
@@ -86,7 +89,8 @@ def start_server(kind, o):
         return None, host or "127.0.0.1", int(port), o.server_pid
     if kind == "chatroom":
         server = servers.start_chatroom(o.twistd,
-                                        extra_args=o.chatroom_arg)
+                                        extra_args=o.chatroom_arg,
+                                        lift_limits=not o.keep_limits)
     else:
         server = servers.start_inspircd(o.inspircd)
     server.wait_ready()
@@ -111,6 +115,10 @@ def run_one(kind, o):
             except subprocess.TimeoutExpired:
                 rc = "timeout"
             records = [json.loads(line) for line in out if line.strip()]
+        if server:
+            # Record how the server was started, for reproducing the run.
+            for rec in records:
+                rec["server_argv"] = server.argv[1:]
         problems = [p for r in records for p in report.problems(r)]
         if rc != 0 and not problems:
             problems.append(f"{kind}: load generator exited with {rc}")

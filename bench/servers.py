@@ -8,6 +8,7 @@ chatroom) without touching any other process on the machine.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -93,6 +94,7 @@ class ManagedServer:
             stdin=subprocess.DEVNULL, cwd=workdir, env=env,
             start_new_session=True)
         self.pid = self.proc.pid
+        self.argv = argv
 
     def wait_ready(self, timeout=60.0):
         """Block until the client port accepts connections."""
@@ -159,16 +161,53 @@ def find_twistd():
     return shutil.which("twistd")
 
 
-def start_chatroom(twistd=None, host="127.0.0.1", extra_args=()):
+# The protections of chatroom that would throttle a benchmark, lifted as
+# they are for InspIRCd (fakelag, threshold, sendq, clone limits). Each is
+# passed only if this server's --help lists it, so the benchmark also runs
+# servers older or newer than these options; --chatroom-arg overrides.
+CHATROOM_LIFTED = {
+    "send-limit": "none",          # messages per user (burst/rate)
+    "request-limit": "none",       # requests per connection
+    "register-limit": "none",      # registrations per address
+    "max-connections": "0",        # 0: no limit
+    "max-per-address": "0",        # every client comes from 127.0.0.1
+    "max-buffer": str(256 * 1024 * 1024),  # as InspIRCd's sendq
+}
+
+
+def chatroom_option_names(twistd):
+    """The long option names C{twistd chatroom --help} lists."""
+    try:
+        out = subprocess.run([twistd, "chatroom", "--help"],
+                             capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError):
+        return set()
+    return set(re.findall(r"--([a-z][a-z0-9-]*)", out))
+
+
+def chatroom_lifted_args(twistd):
+    """The C{--option=value} arguments that lift chatroom's limits."""
+    names = chatroom_option_names(twistd)
+    return [f"--{name}={value}" for name, value in CHATROOM_LIFTED.items()
+            if name in names]
+
+
+def start_chatroom(twistd=None, host="127.0.0.1", extra_args=(),
+                   lift_limits=True):
     """
     Start C{twistd -n chatroom} on a free port with a fresh data dir.
 
-    The embedded redis-server becomes a child of the twistd process.
+    The embedded redis-server becomes a child of the twistd process. With
+    C{lift_limits}, the rate and connection limits are switched off (see
+    L{CHATROOM_LIFTED}); C{extra_args} come last and so win.
     """
     twistd = twistd or find_twistd()
     if not twistd:
         raise RuntimeError("twistd not found: install the chatroom "
                            "package (pip install -e .) in this Python")
+    if lift_limits:
+        extra_args = [*chatroom_lifted_args(twistd), *extra_args]
     port = free_port()
     workdir = tempfile.mkdtemp(prefix="bench-chatroom-")
     datadir = os.path.join(workdir, "data")
