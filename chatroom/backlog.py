@@ -76,7 +76,10 @@ class MissedMessages:
             previous.stopProducing()
             if transport.producer is previous:
                 transport.unregisterProducer()
-        seen = session.seen = set()
+        # Started by the login, before the session could get live messages.
+        if session.seen is None:
+            session.seen = set()
+        seen = session.seen
         registered = False
         try:
             if getattr(transport, "producer", None) is None:
@@ -129,7 +132,10 @@ class MissedMessages:
                 if not entries:
                     continue
             heapq.heappush(heap, (msgIdKey(buffer.entries[buffer.next][0]), index))
-            if written >= self.batch:
+            # Stop at once when the transport says its buffer is full, not
+            # only every batch: a batch of long messages would otherwise
+            # pile up megabytes, over the connection's buffer bound.
+            if written >= self.batch or self._paused is not None:
                 written = 0
                 await self._breathe()
 

@@ -38,8 +38,13 @@ class Dispatcher:
 
     log = Logger()
 
-    def __init__(self):
+    def __init__(self, limiter=None):
+        """
+        @param limiter: the L{chatroom.limits.Limiter} whose request and
+            send rates apply, or C{None} for none.
+        """
         self._handlers = {}
+        self.limiter = limiter
 
     def addHandler(self, handler):
         """
@@ -80,6 +85,10 @@ class Dispatcher:
                 rid = requestId(rawId)
                 if rid is None:
                     raise errors.BadRequest("field 'id' must be a string of at most 64 characters or an integer")
+            limiter = self.limiter
+            if limiter is not None:
+                # Every request counts, even one that turns out invalid.
+                limiter.checkRequest(session)
             wireType = obj.get("type")
             if not isinstance(wireType, str):
                 raise errors.BadRequest("missing field 'type'")
@@ -89,7 +98,10 @@ class Dispatcher:
                 raise errors.UnknownType("unknown request type %r" % (wireType[:64],))
             if requestClass.loginRequired and session.user is None:
                 raise errors.NotLoggedIn()
-            result = handler(session, parseRequest(requestClass, obj))
+            request = parseRequest(requestClass, obj)
+            if limiter is not None and wireType in limiter.sendTypes:
+                limiter.checkSend(session.user)
+            result = handler(session, request)
         except errors.ChatError as e:
             return encode(e.reply(rid))
         except Exception:

@@ -126,6 +126,14 @@ class PresenceRegistry:
         """
         return self._groupSizes.get(group, 0)
 
+    def smallGroups(self, user, maxGroup):
+        """
+        The groups of C{user} with at most C{maxGroup} members: those its
+        presence events go to.
+        """
+        sizes = self._groupSizes
+        return [g for g in self._userGroups.get(user, ()) if sizes.get(g, 0) <= maxGroup]
+
     def neighbours(self, user, maxGroup):
         """
         The users connected here who share with C{user} a group of at most

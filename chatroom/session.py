@@ -6,6 +6,11 @@ One client connection as the service sees it, whatever its framing.
 from collections import deque
 
 from twisted.internet.defer import Deferred
+from twisted.logger import Logger
+
+from chatroom.limits import pendingBytes
+from chatroom.liveness import startIdleTimeout, tuneTransport
+from chatroom.protocol import encode
 
 
 class Session:
@@ -17,7 +22,11 @@ class Session:
     @ivar user: the logged-in user, or C{None}.
     @ivar seen: while missed messages are being pushed, the C{(stream,
         msg_id)} pairs this connection got live, so none is pushed twice.
+    @ivar requestBucket: the L{TokenBucket} of this connection's requests,
+        or C{None} when they are not limited.
     """
+
+    log = Logger()
 
     #: Requests queued beyond this many stop reading from the connection
     #: until the queue drains: a client cannot make us buffer without bound.
@@ -35,6 +44,15 @@ class Session:
         self._closing = False
         self._inputEnded = False
         self._afterReply = []
+        self._overflowed = False
+        # The service's limits (a test's stand-in service may have none).
+        limiter = getattr(service, "limiter", None)
+        self.maxBuffer = limiter.limits.maxBuffer if limiter is not None else 0
+        self.requestBucket = limiter.requestBucket() if limiter is not None else None
+        self._idle = None
+        if limiter is not None:
+            self._idle = startIdleTimeout(service.reactor, limiter.limits.idleTimeout, self._idleTimedOut)
+        tuneTransport(protocol.transport)
 
     def __repr__(self):
         return "<Session %s %s>" % (self.user, self.peer)
@@ -56,6 +74,8 @@ class Session:
         """
         A decoded JSON value arrived.
         """
+        if self._idle is not None:
+            self._idle.touch()
         self._enqueue(obj)
 
     def rejected(self, error, close=False):
@@ -63,6 +83,8 @@ class Session:
         A frame could not be decoded; C{error} is the L{ChatError} to reply
         with, in its turn.  With C{close}, the connection is closed after it.
         """
+        if self._idle is not None:
+            self._idle.touch()
         self._enqueue(Rejected(error, close))
 
     def inputEnded(self):
@@ -79,6 +101,8 @@ class Session:
         """
         self.connected = False
         self._queue.clear()
+        if self._idle is not None:
+            self._idle.stop()
         self.service.sessionClosed(self)
 
     # Output.
@@ -86,9 +110,52 @@ class Session:
     def sendPayload(self, payload):
         """
         Write an encoded JSON object (a reply or an event) to the client.
+
+        A client that lets more than C{maxBuffer} bytes pile up unread is
+        disconnected instead: what it missed stays pending in Redis (only
+        C{ack} moves read positions) and comes at its next login.
         """
-        if self.connected:
+        if self.connected and not self._overflowed:
+            if self.maxBuffer and pendingBytes(self.protocol.transport) > self.maxBuffer:
+                self._overflow()
+                return
             self.protocol.sendPayload(payload)
+
+    def _overflow(self):
+        self._overflowed = True
+        self._queue.clear()
+        self.log.info(
+            "Closing {session}: over {limit} bytes unread (a slow or stalled client)",
+            session=self, limit=self.maxBuffer,
+        )
+        self._abort()
+
+    def _idleTimedOut(self):
+        if not self.connected:
+            return
+        self.log.info("Closing {session}: nothing received for {seconds} s", session=self, seconds=self._idle.seconds)
+        self._queue.clear()
+        self._closing = True
+        self._abort()
+
+    def _abort(self):
+        # Not loseConnection: that waits for the unread bytes to be written,
+        # which a stalled or vanished client never lets happen.
+        transport = self.protocol.transport
+        abort = getattr(transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            transport.loseConnection()
+
+    def refuse(self, error):
+        """
+        Answer the connection with C{error} (a L{ChatError}, no request
+        id) and close it; nothing it sends is read.
+        """
+        self.sendPayload(encode(error.reply(None)))
+        self.close()
+        self._closeIfDone()
 
     def close(self):
         """

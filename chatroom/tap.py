@@ -8,11 +8,15 @@ import re
 import socket
 
 from twisted.application import strports
-from twisted.application.service import MultiService
+from twisted.application.service import MultiService, Service
+from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 from twisted.internet.testing import MemoryReactor
+from twisted.logger import Logger
 from twisted.python import usage
 
+from chatroom.cluster import DEFAULT_NODE_TIMEOUT
+from chatroom.limits import Limits, Rate
 from chatroom.passwords import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
 from chatroom.protocol import DEFAULT_MAX_FRAME
 from chatroom.redis_server import APPENDFSYNC
@@ -36,10 +40,57 @@ def _positive(name, low=1, high=None):
     return check
 
 
+def _seconds(name):
+    def check(value):
+        try:
+            number = float(value)
+        except ValueError:
+            raise usage.UsageError("--%s must be a number of seconds, not %r" % (name, value)) from None
+        if not 0 <= number <= 86400:
+            raise usage.UsageError("--%s must be from 0 to 86400 seconds, not %s" % (name, value))
+        return number
+
+    check.coerceDoc = "Seconds; 0 turns it off."
+    return check
+
+
+def _rate(name):
+    def check(value):
+        try:
+            return Rate.parse(value)
+        except ValueError as e:
+            raise usage.UsageError("--%s: %s" % (name, e)) from None
+
+    check.coerceDoc = "BURST/RATE: at most BURST at once, refilled at RATE per second; 'none' turns it off."
+    return check
+
+
+_LIMITS = Limits()
+
+#: Option name, L{Limits} field, help: the token buckets.
+_RATE_OPTIONS = [
+    ("send-limit", "sends", "Messages (send, group.send) per user."),
+    ("request-limit", "requests", "Requests of any kind per connection."),
+    ("login-limit", "loginFailures",
+     "Failed logins (and registrations of a taken name) per user name and remote address."),
+    ("address-login-limit", "addressFailures", "Failed logins per remote address."),
+    ("user-login-limit", "nameFailures",
+     "Failed logins per user name from all addresses; once spent, only addresses "
+     "with no failure of their own for that name may try."),
+    ("register-limit", "registrations", "Registrations per remote address."),
+]
+
+
 class Options(usage.Options):
     """
     Options of C{twistd chatroom}.
     """
+
+    optFlags = [
+        ["limit-loopback", None,
+         "Apply the per-address limits (connections, failed logins, registrations) "
+         "to loopback addresses too."],
+    ]
 
     synopsis = "[options]"
     longdesc = (
@@ -68,8 +119,38 @@ class Options(usage.Options):
          _positive("retention", 100)],
         ["presence-max-group", None, DEFAULT_PRESENCE_MAX_GROUP,
          "Presence events skip groups with more members than this.", _positive("presence-max-group", 0)],
+        ["idle-timeout", None, _LIMITS.idleTimeout,
+         "Close a connection that sent nothing (ping included) for this many seconds.",
+         _seconds("idle-timeout")],
+        ["max-buffer", None, _LIMITS.maxBuffer,
+         "Close a connection that leaves more than this many bytes unread (0: no bound).",
+         _positive("max-buffer", 0)],
+        ["max-connections", None, _LIMITS.maxConnections,
+         "Connections in total, both ports together (0: no limit).", _positive("max-connections", 0)],
+        ["max-per-address", None, _LIMITS.maxPerAddress,
+         "Connections per remote address (0: no limit; loopback is exempt unless --limit-loopback).",
+         _positive("max-per-address", 0)],
         ["node-id", None, None, "This server's node id (default: host name and port)."],
+        ["node-timeout", None, DEFAULT_NODE_TIMEOUT,
+         "Seconds after which a node that stopped refreshing its liveness key is taken for dead "
+         "and its users shown offline.", _positive("node-timeout", 2, 30)],
     ]
+
+    optParameters = optParameters + [
+        [option, None, getattr(_LIMITS, field), help, _rate(option)]
+        for option, field, help in _RATE_OPTIONS
+    ]
+
+    def limits(self):
+        """
+        The L{Limits} these options give.
+        """
+        fields = {field: self[option] for option, field, _ in _RATE_OPTIONS}
+        return Limits(
+            idleTimeout=float(self["idle-timeout"]), maxBuffer=int(self["max-buffer"]),
+            maxConnections=int(self["max-connections"]), maxPerAddress=int(self["max-per-address"]),
+            limitLoopback=bool(self["limit-loopback"]), **fields,
+        )
 
     def postOptions(self):
         for name in ("port", "debug-port"):
@@ -95,6 +176,25 @@ class Options(usage.Options):
             raise usage.UsageError("--node-id may hold only letters, digits, '_', '.' and '-' (1-64)")
 
 
+class StackedService(MultiService):
+    """
+    A MultiService whose children stop one after the other, last started
+    first: the ports close, then the chat service says goodbye through
+    Redis, and only then does the embedded Redis stop.
+    """
+
+    def stopService(self):
+        Service.stopService(self)
+        return defer.ensureDeferred(self._stopInOrder())
+
+    async def _stopInOrder(self):
+        for child in reversed(list(self)):
+            try:
+                await defer.maybeDeferred(child.stopService)
+            except Exception:
+                Logger().failure("Stopping {child} failed", child=child)
+
+
 def makeService(options, reactor=None):
     """
     The chatroom server: the embedded Redis (unless --redis), the Redis
@@ -107,19 +207,22 @@ def makeService(options, reactor=None):
     from chatroom.server import ChatFactory, ChatService, debugFactory
     from chatroom.store.link import RedisLink
 
-    top = MultiService()
+    from chatroom.cluster import RelayProtocol
+
+    top = StackedService()
     redis = options["redis"]
     if redis is None:
         embedded = EmbeddedRedis(reactor, options["data-dir"], options["appendfsync"])
         embedded.setServiceParent(top)
         redis = {"path": embedded.socket}
     link = RedisLink(reactor, **redis)
-    link.setServiceParent(top)
+    subscriber = RedisLink(reactor, protocol=RelayProtocol, name="Redis pub/sub", **redis)
     hasher = PasswordHasher(reactor, reactor.getThreadPool(), options["hash-cost"], options["hash-memory"])
     chat = ChatService(
         reactor, link, hasher, options["node-id"],
         retention=options["retention"], presenceMaxGroup=options["presence-max-group"],
-        maxFrame=options["max-frame"],
+        limits=options.limits(),
+        maxFrame=options["max-frame"], subscriber=subscriber, nodeTimeout=options["node-timeout"],
     )
     chat.setServiceParent(top)
     strports.service(options["port"], ChatFactory(chat), reactor=reactor).setServiceParent(top)

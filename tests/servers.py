@@ -14,6 +14,7 @@ import time
 from twisted.application.service import MultiService
 from twisted.internet import reactor
 
+from chatroom.cluster import RelayProtocol
 from chatroom.passwords import PasswordHasher
 from chatroom.redis_server import EmbeddedRedis, findRedisServer
 from chatroom.server import ChatFactory, ChatService, debugFactory
@@ -145,9 +146,9 @@ async def startChatServer(redis, node="test-node", **options):
     """
     top = MultiService()
     link = RedisLink(reactor, path=redis.socket)
-    link.setServiceParent(top)
+    subscriber = RedisLink(reactor, path=redis.socket, protocol=RelayProtocol, name="Redis pub/sub")
     hasher = PasswordHasher(reactor, reactor.getThreadPool(), timeCost=1, memoryKiB=8)
-    service = ChatService(reactor, link, hasher, node, **options)
+    service = ChatService(reactor, link, hasher, node, subscriber=subscriber, **options)
     service.setServiceParent(top)
     top.startService()
     listening = [

@@ -7,6 +7,7 @@ from twisted.logger import Logger
 
 from chatroom import errors
 from chatroom.dispatch import handles
+from chatroom.limits import addressOf
 from chatroom.messages import Login, Logout, Ping, Register, Users
 
 
@@ -23,21 +24,24 @@ class AccountHandler:
     @handles(Register)
     async def register(self, session, request):
         accounts = self.service.accounts
-        # Refuse a taken name before paying for a hash; the store refuses it
-        # again atomically.
-        if await accounts.credentials(request.user) is not None:
-            raise errors.UserExists()
-        passwordHash = await self.service.hasher.hash(request.password)
-        await accounts.create(request.user, passwordHash, request.name or request.user)
+        with self.service.limiter.logins.register(addressOf(session), request.user):
+            # Refuse a taken name before paying for a hash; the store
+            # refuses it again atomically.
+            if await accounts.credentials(request.user) is not None:
+                raise errors.UserExists()
+            passwordHash = await self.service.hasher.hash(request.password)
+            await accounts.create(request.user, passwordHash, request.name or request.user)
         self.log.info("Registered {user}", user=request.user)
         return {"user": request.user}
 
     @handles(Login)
     async def login(self, session, request):
-        credentials = await self.service.accounts.credentials(request.user)
-        valid = await self.service.hasher.verify(credentials and credentials[0], request.password)
-        if not valid or credentials is None:
-            raise errors.AuthFailed()
+        # Failed attempts slow down further guesses (see chatroom.limits).
+        with self.service.limiter.logins.attempt(addressOf(session), request.user):
+            credentials = await self.service.accounts.credentials(request.user)
+            valid = await self.service.hasher.verify(credentials and credentials[0], request.password)
+            if not valid or credentials is None:
+                raise errors.AuthFailed()
         if session.user is not None:
             # Logging in again on a logged-in connection switches user.
             self.service.loggedOut(session)

@@ -38,6 +38,7 @@ class ChatHandler:
             self.service.deliverMessage(
                 recipients, keys.directStream(sender, request.to), stored.msgId, payload, exclude=session
             )
+            self.service.relay.direct(stored.nodes, request.to, sender, stored.msgId, payload)
         return {"msg_id": stored.msgId, "ts": ts, "status": stored.status}
 
     @handles(History)

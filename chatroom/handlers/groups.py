@@ -6,7 +6,7 @@ Handlers for groups: create, join, leave, list, members and send.
 from chatroom.dispatch import handles
 from chatroom.messages import (
     GroupCreate, GroupJoin, GroupLeave, GroupList, GroupMembers, GroupSend,
-    groupEvent, messageEvent, timestampOf,
+    messageEvent, timestampOf,
 )
 from chatroom.protocol import encode
 from chatroom.store import keys
@@ -23,25 +23,21 @@ class GroupHandler:
     @handles(GroupCreate)
     async def create(self, session, request):
         await self.service.groups.create(request.group, session.user)
-        self.service.registry.joined(session.user, request.group, size=1)
+        await self.service.joinedGroup(session, request.group, created=True)
         return {"group": request.group}
 
     @handles(GroupJoin)
     async def join(self, session, request):
         user, group = session.user, request.group
         if await self.service.groups.join(group, user):
-            registry = self.service.registry
-            registry.joined(user, group)
-            self.service.deliver(registry.members(group), encode(groupEvent(group, user, True)), exclude=session)
+            await self.service.joinedGroup(session, group)
         return {"group": group}
 
     @handles(GroupLeave)
     async def leave(self, session, request):
         user, group = session.user, request.group
         await self.service.groups.leave(group, user)
-        registry = self.service.registry
-        self.service.deliver(registry.members(group), encode(groupEvent(group, user, False)), exclude=session)
-        registry.left(user, group)
+        self.service.leftGroup(session, group)
         return {"group": group}
 
     @handles(GroupList)
@@ -64,4 +60,5 @@ class GroupHandler:
             self.service.deliverMessage(
                 self.service.registry.members(group), keys.groupStream(group), stored.msgId, payload, exclude=session
             )
+            self.service.relay.group(group, stored.msgId, payload)
         return {"msg_id": stored.msgId, "ts": ts}

@@ -90,3 +90,11 @@ def nodeAlive(node):
 def nodeChannel(node):
     """The pub/sub channel a node listens to."""
     return NODE + node + ":events"
+
+
+BROADCAST = PREFIX + "broadcast"
+
+
+def groupChannel(group):
+    """The pub/sub channel of a group's messages and events between nodes."""
+    return PREFIX + "gch:" + group

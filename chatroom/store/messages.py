@@ -33,11 +33,14 @@ class Stored:
         online, C{"stored"} otherwise.
     @ivar replayed: C{True} if a send with the same cid was stored before,
         so nothing new was stored and nothing must be delivered.
+    @ivar nodes: for direct messages, the nodes where the recipient or the
+        sender has connections.
     """
 
     msgId = attr.ib()
     status = attr.ib(default=None)
     replayed = attr.ib(default=False)
+    nodes = attr.ib(default=())
 
 
 @attr.s(frozen=True, slots=True)
@@ -77,13 +80,14 @@ class MessageStore:
 
         @rtype: L{Stored}
         """
-        msgId, status, replayed = await self.link.run(
+        msgId, status, replayed, nodes = await self.link.run(
             _sendDirect,
             [keys.user(recipient), keys.directStream(sender, recipient), keys.pending(recipient),
-             keys.locations(recipient), _NO_KEY if cid is None else keys.cid(sender, "u:" + recipient, cid)],
+             keys.locations(recipient), _NO_KEY if cid is None else keys.cid(sender, "u:" + recipient, cid),
+             keys.locations(sender)],
             [sender, text, self.retention, 0 if cid is None else 1],
         )
-        return Stored(msgId, status, replayed == 1 or replayed == "1")
+        return Stored(msgId, status, replayed == 1 or replayed == "1", nodes)
 
     async def sendGroup(self, group, sender, text, cid=None):
         """
