@@ -1,0 +1,164 @@
+"""
+Tests for L{chatroom.liveness}: idle connections are closed, any frame
+keeps a connection alive, presence follows, and accepted TCP connections
+have keepalive and TCP_NODELAY.
+"""
+
+import socket
+
+import pytest_twisted
+from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from zope.interface import implementer
+
+from chatroom.limits import Limits
+from chatroom.liveness import IdleTimeout, startIdleTimeout, tuneTransport
+from tests.fakes import connectFrames, connectLines, frame, makeService, readFrames
+from tests.servers import startChatServer
+from tests.wire import until, wait
+
+
+def test_idleTimeoutFiresAfterQuiet():
+    clock = Clock()
+    fired = []
+    timer = IdleTimeout(clock, 10, lambda: fired.append(clock.seconds()))
+    clock.advance(6)
+    timer.touch()
+    clock.advance(6)
+    assert fired == []
+    timer.touch()
+    clock.advance(9.9)
+    assert fired == []
+    clock.advance(0.1)
+    assert fired == [22]
+    # One timer at a time, whatever the touches.
+    assert clock.getDelayedCalls() == []
+
+
+def test_idleTimeoutStopped():
+    clock = Clock()
+    fired = []
+    timer = IdleTimeout(clock, 10, lambda: fired.append(True))
+    timer.stop()
+    clock.advance(100)
+    assert fired == []
+    assert startIdleTimeout(clock, 0, lambda: None) is None
+
+
+def test_idleConnectionClosed():
+    """
+    A connection that sends nothing for the idle timeout is closed; every
+    frame (a ping, even a frame that is not JSON) puts it off.
+    """
+    service = makeService(limits=Limits(idleTimeout=90))
+    protocol, transport = connectFrames(service)
+    clock = service.reactor
+    clock.advance(80)
+    protocol.dataReceived(frame({"type": "ping", "id": 1}))
+    clock.advance(80)
+    protocol.dataReceived(frame(b"not json"))
+    clock.advance(80)
+    assert not transport.disconnecting
+    assert [r["type"] for r in readFrames(transport)] == ["ok", "error"]
+    clock.advance(10)
+    assert transport.disconnecting and transport.disconnected
+    # Gone for the service too (the protocol tells it when the transport
+    # reports the close).
+    protocol.connectionLost(None)
+    assert service.sessions == set()
+    assert clock.getDelayedCalls() == []
+
+
+def test_idleDebugConnectionClosed():
+    service = makeService(limits=Limits(idleTimeout=5))
+    protocol, transport = connectLines(service)
+    service.reactor.advance(4)
+    protocol.dataReceived(b'{"type": "ping"}\n')
+    service.reactor.advance(4)
+    assert not transport.disconnecting
+    service.reactor.advance(1)
+    assert transport.disconnecting
+
+
+def test_closedConnectionLeavesNoTimer():
+    service = makeService(limits=Limits(idleTimeout=5))
+    protocol, transport = connectFrames(service)
+    protocol.connectionLost(None)
+    assert service.reactor.getDelayedCalls() == []
+
+
+def test_noIdleTimeout():
+    service = makeService(limits=Limits(idleTimeout=0))
+    protocol, transport = connectFrames(service)
+    service.reactor.advance(10 ** 6)
+    assert not transport.disconnecting
+
+
+@implementer(ITCPTransport)
+class TCPLikeTransport(StringTransport):
+    def __init__(self, fails=False):
+        super().__init__()
+        self.options = []
+        self.fails = fails
+
+    def setTcpKeepAlive(self, enabled):
+        if self.fails:
+            raise OSError("not a TCP socket")
+        self.options.append(("keepalive", enabled))
+
+    def setTcpNoDelay(self, enabled):
+        self.options.append(("nodelay", enabled))
+
+
+def test_tuneTransport():
+    transport = TCPLikeTransport()
+    tuneTransport(transport)
+    assert transport.options == [("keepalive", True), ("nodelay", True)]
+    # Not TCP: left alone (a StringTransport has neither method).
+    tuneTransport(StringTransport())
+    # A failure is not fatal.
+    failing = TCPLikeTransport(fails=True)
+    tuneTransport(failing)
+    assert failing.options == [("nodelay", True)]
+
+
+@pytest_twisted.ensureDeferred
+async def test_acceptedSocketsHaveKeepaliveAndNoDelay(redis_process):
+    redis_process.flush()
+    server = await startChatServer(redis_process)
+    try:
+        await server.client()
+        await until(lambda: server.service.sessions)
+        [session] = server.service.sessions
+        sock = session.protocol.transport.getHandle()
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE)
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        await server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_idleUserGoesOffline(redis_process):
+    """
+    Over real TCP: a user whose client falls silent is disconnected after
+    the idle timeout and shown offline to the others, while a user who
+    pings stays.
+    """
+    redis_process.flush()
+    server = await startChatServer(redis_process, limits=Limits(idleTimeout=0.6))
+    try:
+        alice = await server.user("阿丽")
+        bob = await server.user("bob")
+        await alice.event(type="presence", user="bob", status="online")
+        for _ in range(12):
+            await wait(0.1)
+            await alice.request("ping")
+        offline = await alice.event(type="presence", user="bob", status="offline", timeout=3)
+        assert offline["user"] == "bob"
+        await until(lambda: not bob.connected)
+        assert alice.connected
+        reply = await alice.request("users")
+        assert [u["user"] for u in reply["users"]] == ["阿丽"]
+    finally:
+        await server.stop()
