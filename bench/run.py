@@ -154,6 +154,7 @@ def main(argv=None):
             return 2
         notes.append(f"skipped InspIRCd: {note}")
         kinds.remove("inspircd")
+    load_before = os.getloadavg()
     for kind in kinds:
         try:
             recs, probs = run_one(kind, o)
@@ -165,7 +166,8 @@ def main(argv=None):
     print(f"\nchatroom benchmark on {os.cpu_count()} CPUs, Python "
           f"{platform.python_version()}, sizes: N={o.clients} "
           f"M={o.messages} window={o.window} G={o.groups} S={o.group_size} "
-          f"K={o.group_messages} P={o.pending}\n")
+          f"K={o.group_messages} P={o.pending}; load average "
+          f"{load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after\n")
     print(report.table(records))
     ratios = report.ratio_table(records)
     if ratios:
