@@ -314,6 +314,20 @@ class User:
                 await self.connect()
 
 
+async def loginRetrying(conn, name):
+    """
+    Log C{conn} in as C{name}, waiting out C{rate_limited} and
+    C{unavailable}.
+    """
+    for _ in range(100):
+        reply = await conn.request({"type": "login", "user": name, "password": "pw"})
+        if reply.get("code") not in ("rate_limited", "unavailable"):
+            assert reply["type"] == "ok", reply
+            return reply
+        await asyncio.sleep(reply.get("retry_after", 500) / 1000)
+    raise RuntimeError("%s could not log in" % (name,))
+
+
 class Soak:
     """
     The whole run: users, groups, the ledger and the final check.
@@ -349,14 +363,14 @@ class Soak:
                     conn.transport.close()
                     if reply["type"] == "ok":
                         break
-                    if reply.get("code") != "rate_limited":
+                    if reply.get("code") not in ("rate_limited", "unavailable"):
                         raise RuntimeError("register %s: %s" % (user.name, reply))
+                    # Busy, or the server is still connecting to its Redis.
                     await asyncio.sleep(reply.get("retry_after", 500) / 1000)
 
         await registerAll()
         first = self.users[0]
-        reply = await creator.request({"type": "login", "user": first.name, "password": "pw"})
-        assert reply["type"] == "ok", reply
+        await loginRetrying(creator, first.name)
         for group in self.groupNames[:-1]:
             reply = await creator.request({"type": "group.create", "group": group})
             assert reply["type"] == "ok", reply
@@ -365,8 +379,7 @@ class Soak:
         for user in self.users:
             conn = Connection(user, self.ledger)
             await loop.create_connection(lambda: conn, self.host, self.port)
-            reply = await conn.request({"type": "login", "user": user.name, "password": "pw"})
-            assert reply["type"] == "ok", reply
+            await loginRetrying(conn, user.name)
             for group in user.groups:
                 if group == "lobby":
                     continue
@@ -408,8 +421,7 @@ class Soak:
         for user in self.users:
             conn = Connection(user, self.ledger)
             await loop.create_connection(lambda: conn, self.host, self.port)
-            reply = await conn.request({"type": "login", "user": user.name, "password": "pw"})
-            assert reply["type"] == "ok", reply
+            await loginRetrying(conn, user.name)
             final[user.name] = conn
         # Wait until the pushes are over (nothing arrived for 3 s).
         last, quiet = -1, 0
