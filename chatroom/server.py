@@ -277,7 +277,8 @@ class ChatService(Service):
         for user in self.registry.users():
             counts[user] += len(self.registry.sessions(user))
         await self.accounts.ensureLobby()
-        gone, back = await self.presence.resync(+counts)
+        liveness = self.monitor.timeout if self.monitor is not None else 0
+        gone, back = await self.presence.resync(+counts, liveness)
         self.log.info(
             "Re-counted {count} users of node {node} after reconnecting to Redis "
             "({gone} gone, {back} restored)", count=len(counts), node=self.node, gone=len(gone), back=len(back))

@@ -294,3 +294,30 @@ async def test_recount_after_a_restart_with_data_counts_nobody_twice(own_redis, 
     await alice2.close()
     await watcher.event(type="presence", user="alice", status="offline")
     assert await online(watcher) == ["watcher"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_outage_longer_than_the_node_timeout_reaps_nobody_alive(own_redis):
+    """
+    Two nodes, and Redis away for longer than the node timeout: when it is
+    back, each node's liveness key has expired, and the other node may reap
+    it; the users still connected to either node must stay online.
+    """
+    nodeA = await startChatServer(own_redis, node="node-a", nodeTimeout=1)
+    nodeB = await startChatServer(own_redis, node="node-b", nodeTimeout=1)
+    try:
+        alice = await nodeA.user("alice")
+        bob = await nodeB.user("鲍勃")
+        await until(lambda: own_redis.command("ZCARD", keys.ONLINE) == b":2\r\n")
+        own_redis.kill()
+        await wait(1.5)
+        restart(own_redis)
+        for node in (nodeA, nodeB):
+            await until(lambda: node.service.link.connected, timeout=10)
+        # A few heartbeats (every timeout / 3), reaps included.
+        await wait(1.5)
+        assert await online(alice) == ["alice", "鲍勃"]
+        assert await online(bob) == ["alice", "鲍勃"]
+    finally:
+        await nodeB.stop()
+        await nodeA.stop()

@@ -81,16 +81,20 @@ class PresenceStore:
         """
         return bool(int(await self.link.execute("EXISTS", keys.locations(user))))
 
-    async def resync(self, counts):
+    async def resync(self, counts, liveness=0):
         """
         Set this node's logged-in connections in Redis to C{counts} (a dict
         of user to number of connections), whatever Redis held before.
 
+        @param liveness: in a cluster, the time-to-live in seconds of the
+            node's liveness key, renewed in the same step (0 outside one).
         @return: C{(gone, back)}: the users now offline everywhere, and the
             users that were missing from the online set.
         """
-        args = [self.node, keys.LOCATIONS]
+        args = [self.node, keys.LOCATIONS, int(liveness * 1000)]
         for user, count in sorted(counts.items()):
             args += [user, count]
-        gone, back = await self.link.run(_nodeSync, [keys.nodeUsers(self.node), keys.ONLINE], args)
+        gone, back = await self.link.run(
+            _nodeSync, [keys.nodeUsers(self.node), keys.ONLINE, keys.NODES, keys.nodeAlive(self.node)], args
+        )
         return gone, back

@@ -1,12 +1,20 @@
 -- Make Redis's record of a node's logged-in connections what the node
 -- knows it to be, after the node lost its connection to Redis (Redis may
 -- have restarted without its data, or missed count-outs while it was away).
--- Safe to run whatever Redis holds: the counts are set, not added.
--- KEYS: node's users set, online zset
--- ARGV: node, prefix of location hashes, then user, count, user, count...
+-- Safe to run whatever Redis holds: the counts are set, not added.  In a
+-- cluster it also renews the node's liveness key in the same step: after a
+-- long outage that key has expired, and another node reaping this one right
+-- after the re-count would count its live users out again.
+-- KEYS: node's users set, online zset, nodes set, node's liveness key
+-- ARGV: node, prefix of location hashes, liveness time-to-live in
+--       milliseconds (0: not in a cluster), then user, count, user, count...
 -- Returns {users now offline everywhere, users now back online}.
+if tonumber(ARGV[3]) > 0 then
+  redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('SET', KEYS[4], '1', 'PX', ARGV[3])
+end
 local live = {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   live[ARGV[i]] = ARGV[i + 1]
 end
 local gone = {}
@@ -21,7 +29,7 @@ for _, user in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   end
 end
 local back = {}
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local user = ARGV[i]
   redis.call('HSET', ARGV[2] .. user, ARGV[1], ARGV[i + 1])
   redis.call('SADD', KEYS[1], user)
