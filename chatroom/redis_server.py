@@ -10,7 +10,6 @@ import importlib.util
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 
@@ -19,19 +18,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.runner.procmon import ProcessMonitor
 
-# Run by the child before it becomes redis-server: on Linux, ask the kernel to
-# send SIGTERM to Redis when its parent dies, so a chatroom server killed with
-# SIGKILL does not leave an orphan Redis holding the data directory.
-_EXEC_WITH_PARENT = (
-    "import ctypes, os, signal, sys\n"
-    "try:\n"
-    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)\n"
-    "except Exception:\n"
-    "    pass\n"
-    "if os.getppid() == 1:\n"
-    "    sys.exit(1)\n"
-    "os.execv(sys.argv[1], sys.argv[1:])\n"
-)
+from chatroom.children import dyingWithParent
 
 APPENDFSYNC = ("always", "everysec")
 
@@ -113,7 +100,7 @@ class EmbeddedRedis(Service):
             f.write(self.config())
         executable = self.executable or findRedisServer()
         self.monitor.addProcess(
-            self.name, [sys.executable, "-c", _EXEC_WITH_PARENT, executable, confPath],
+            self.name, dyingWithParent([executable, confPath]),
             env=dict(os.environ), cwd=self.dataDir,
         )
         self.monitor.startService()

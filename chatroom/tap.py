@@ -6,6 +6,7 @@ C{twistd chatroom}: its options and the service they make.
 import os
 import re
 import socket
+import sys
 
 from twisted.application import strports
 from twisted.application.service import MultiService, Service
@@ -23,6 +24,7 @@ from chatroom.redis_server import APPENDFSYNC
 from chatroom.server import DEFAULT_PRESENCE_MAX_GROUP
 from chatroom.store.link import parseRedisURL
 from chatroom.store.messages import DEFAULT_RETENTION
+from chatroom.workers import SharedPortService, WorkerPool, parseTCP
 
 
 def _positive(name, low=1, high=None):
@@ -90,6 +92,8 @@ class Options(usage.Options):
         ["limit-loopback", None,
          "Apply the per-address limits (connections, failed logins, registrations) "
          "to loopback addresses too."],
+        ["reuse-port", None, "Listen with SO_REUSEPORT, sharing the ports with other processes "
+         "(what --workers uses)."],
     ]
 
     synopsis = "[options]"
@@ -130,6 +134,8 @@ class Options(usage.Options):
         ["max-per-address", None, _LIMITS.maxPerAddress,
          "Connections per remote address (0: no limit; loopback is exempt unless --limit-loopback).",
          _positive("max-per-address", 0)],
+        ["workers", "w", 1, "Server processes on this machine sharing the ports (tcp: ports only).",
+         _positive("workers", 1, 256)],
         ["node-id", None, None, "This server's node id (default: host name and port)."],
         ["node-timeout", None, DEFAULT_NODE_TIMEOUT,
          "Seconds after which a node that stopped refreshing its liveness key is taken for dead "
@@ -140,6 +146,11 @@ class Options(usage.Options):
         [option, None, getattr(_LIMITS, field), help, _rate(option)]
         for option, field, help in _RATE_OPTIONS
     ]
+
+    def parseOptions(self, options=None):
+        # Kept so that --workers can start workers with the same options.
+        self.argv = list(options if options is not None else sys.argv[1:])
+        super().parseOptions(options)
 
     def limits(self):
         """
@@ -170,6 +181,13 @@ class Options(usage.Options):
         if self["appendfsync"] not in APPENDFSYNC:
             raise usage.UsageError("--appendfsync must be one of %s" % (", ".join(APPENDFSYNC),))
         self["data-dir"] = os.path.abspath(self["data-dir"])
+        if self["workers"] > 1 or self["reuse-port"]:
+            for name in ("port", "debug-port"):
+                if self[name] is not None:
+                    try:
+                        parseTCP(self[name])
+                    except ValueError as e:
+                        raise usage.UsageError("--%s: %s" % (name, e)) from None
         if self["node-id"] is None:
             self["node-id"] = "%s-%s" % (socket.gethostname(), re.sub(r"[^A-Za-z0-9]+", "-", self["port"]).strip("-"))
         elif not re.match(r"\A[A-Za-z0-9_.-]{1,64}\Z", self["node-id"]):
@@ -215,6 +233,12 @@ def makeService(options, reactor=None):
         embedded = EmbeddedRedis(reactor, options["data-dir"], options["appendfsync"])
         embedded.setServiceParent(top)
         redis = {"path": embedded.socket}
+    if options["workers"] > 1:
+        arguments = list(getattr(options, "argv", []))
+        if options["redis"] is None:
+            arguments.append("--redis=unix://" + embedded.socket)
+        WorkerPool(reactor, options["workers"], arguments, options["node-id"]).setServiceParent(top)
+        return top
     link = RedisLink(reactor, **redis)
     subscriber = RedisLink(reactor, protocol=RelayProtocol, name="Redis pub/sub", **redis)
     hasher = PasswordHasher(reactor, reactor.getThreadPool(), options["hash-cost"], options["hash-memory"])
@@ -225,7 +249,12 @@ def makeService(options, reactor=None):
         maxFrame=options["max-frame"], subscriber=subscriber, nodeTimeout=options["node-timeout"],
     )
     chat.setServiceParent(top)
-    strports.service(options["port"], ChatFactory(chat), reactor=reactor).setServiceParent(top)
-    if options["debug-port"] is not None:
-        strports.service(options["debug-port"], debugFactory(chat), reactor=reactor).setServiceParent(top)
+    for name, factory in (("port", ChatFactory(chat)), ("debug-port", debugFactory(chat))):
+        description = options[name]
+        if description is None:
+            continue
+        if options["reuse-port"]:
+            SharedPortService(reactor, description, factory).setServiceParent(top)
+        else:
+            strports.service(description, factory, reactor=reactor).setServiceParent(top)
     return top

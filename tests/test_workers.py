@@ -1,0 +1,114 @@
+"""
+C{twistd chatroom --workers 2}: two processes accept connections on one
+port, users on different workers chat, and a worker that dies comes back.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+
+import pytest_twisted
+
+from tests.test_durability import TWISTD, Twistd
+from tests.wire import wait
+
+
+class WorkersTwistd(Twistd):
+    """
+    C{twistd -n chatroom --workers 2} on loopback.
+    """
+
+    def start(self):
+        args = [
+            TWISTD, "-n", "--pidfile=", "chatroom", "--workers", "2",
+            "--port", "tcp:%d:interface=127.0.0.1" % (self.port,),
+            "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
+            "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
+        ]
+        with open(self.logPath, "ab") as log:
+            self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dataDir)
+
+    def redis(self, *args):
+        """
+        One command to the embedded Redis; its raw reply.
+        """
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(5)
+        s.connect(os.path.join(self.dataDir, "redis.sock"))
+        try:
+            s.sendall(b"".join([b"*%d\r\n" % len(args)] + [b"$%d\r\n%s\r\n" % (len(a.encode()), a.encode()) for a in args]))
+            return s.recv(65536)
+        finally:
+            s.close()
+
+    def nodeOf(self, user):
+        """
+        The node (worker) a user is connected to, from its location hash.
+        """
+        reply = self.redis("HKEYS", "cr:loc:" + user).split(b"\r\n")
+        return reply[2].decode() if len(reply) > 2 and reply[0] == b"*1" else None
+
+    def workerPids(self):
+        """
+        The pids of the worker processes (children running twistd).
+        """
+        pids = []
+        with open("/proc/%d/task/%d/children" % (self.process.pid, self.process.pid)) as f:
+            for pid in f.read().split():
+                with open("/proc/%s/cmdline" % (pid,), "rb") as c:
+                    if b"--reuse-port" in c.read():
+                        pids.append(int(pid))
+        return pids
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_workers_share_the_port_and_their_users_chat(tmp_path):
+    server = WorkersTwistd(str(tmp_path), str(tmp_path / "twistd.log"))
+    server.start()
+    try:
+        clients = {}
+        for i in range(16):
+            name = "用户%d" % (i,)
+            clients[name] = await server.ready(name)
+        byNode = {}
+        for name in clients:
+            byNode.setdefault(server.nodeOf(name), []).append(name)
+        assert len(byNode) == 2, (byNode, server.log())
+        (nodeA, usersA), (nodeB, usersB) = sorted(byNode.items())
+        assert nodeA.endswith("-w1") and nodeB.endswith("-w2")
+        alice, bob = clients[usersA[0]], clients[usersB[0]]
+
+        reply = await alice.request("send", to=usersB[0], text="跨进程 👋")
+        assert reply["status"] == "delivered"
+        event = await bob.event(type="message", msg_id=reply["msg_id"])
+        assert (event["from"], event["text"]) == (usersA[0], "跨进程 👋")
+
+        reply = await bob.request("users", limit=1000)
+        assert reply["total"] == 16
+
+        # A worker killed outright is restarted; its users are counted out.
+        victim = server.workerPids()[0]
+        with open("/proc/%d/cmdline" % (victim,), "rb") as f:
+            victimNode = [a for a in f.read().decode().split("\0") if a.startswith("--node-id=")][0][10:]
+        survivors = [name for node, names in byNode.items() if node != victimNode for name in names]
+        os.kill(victim, signal.SIGKILL)
+        for _ in range(100):
+            pids = server.workerPids()
+            if len(pids) == 2 and victim not in pids:
+                break
+            await wait(0.1)
+        assert len(server.workerPids()) == 2 and victim not in server.workerPids(), server.log()
+        fresh = await server.ready("新来的")
+        assert (await fresh.request("ping"))["type"] == "ok"
+        assert b"restarting it" in server.log().encode()
+        # The restarted worker (same node id) counts out what it had.
+        expected = sorted(survivors + ["新来的"])
+        for _ in range(100):
+            online = await fresh.request("users", limit=1000)
+            if sorted(u["user"] for u in online["users"]) == expected:
+                break
+            await wait(0.1)
+        assert sorted(u["user"] for u in online["users"]) == expected
+    finally:
+        server.stop()
