@@ -54,6 +54,12 @@ class SingleNode:
     def watchGroups(self, groups):
         return defer.succeed(None)
 
+    def whenListening(self):
+        return defer.succeed(None)
+
+    def hello(self):
+        pass
+
     def unwatchGroups(self, groups):
         pass
 
@@ -91,6 +97,9 @@ class Relay:
         subscriber.onConnected(self._resubscribe)
         self.nodes = {self.node}
         self._groups = set()
+        self.listening = False
+        self._whenListening = []
+        self._greeted = False
         self._encodedNode = self.node.encode("utf-8")
         self._handlers = {
             b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
@@ -112,9 +121,41 @@ class Relay:
 
     def _resubscribe(self, conn):
         # A new pub/sub connection (first or after an outage) subscribes
-        # to everything this node listens to, then says hello.
-        for channel in self._channels():
-            conn.subscribe(channel).addErrback(self._logFailure, "subscribing")
+        # to everything this node listens to; once Redis confirmed it, the
+        # node can hear the hello of any node that starts after this one.
+        d = defer.gatherResults([conn.subscribe(channel) for channel in self._channels()], consumeErrors=True)
+        d.addCallback(self._subscribed)
+        d.addErrback(self._logFailure, "subscribing")
+
+    def _subscribed(self, ignored):
+        self.listening = True
+        waiting, self._whenListening = self._whenListening, []
+        for d in waiting:
+            d.callback(None)
+        if self._greeted:
+            self.hello()
+
+    def whenListening(self):
+        """
+        A Deferred that fires once this node's subscriptions are confirmed.
+        """
+        if self.listening:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._whenListening.append(d)
+        return d
+
+    def hello(self):
+        """
+        Tell the other nodes that this one exists.
+
+        Said first after this node listens and has added itself to the
+        nodes set: of two nodes starting together, the one whose heartbeat
+        ran first listens before the other says hello, and the other saw
+        it in the nodes set, so they know each other at once rather than
+        at their next heartbeat.
+        """
+        self._greeted = True
         self.publish(keys.BROADCAST, [b"h", self._encodedNode])
 
     def _subscriber(self):

@@ -106,7 +106,11 @@ class ChatService(Service):
         if gone:
             self.log.info("Cleared {count} users left online by an earlier run of node {node}", count=len(gone), node=self.node)
         if self.monitor is not None:
+            # Listen, join the nodes set, then say hello, in this order
+            # (see Relay.hello).
+            await self.relay.whenListening()
             await self.monitor.beat()
+            self.relay.hello()
             self.monitor.startService()
         self.log.info("Node {node} ready", node=self.node)
         self.ready.callback(self)
