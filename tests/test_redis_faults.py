@@ -177,9 +177,7 @@ async def test_a_frozen_redis_times_out_then_recovers(own_redis, server):
     link = server.service.link
     alice = await server.user("alice")
     bob = await server.user("bob")
-    link.factory.replyTimeout = 0.5
-    for conn in link.factory.pool:
-        conn.replyTimeout = 0.5
+    link.setReplyTimeout(0.5)
     own_redis.process.send_signal(signal.SIGSTOP)
     try:
         await failsQuickly(alice, "send", to="bob", text="冻住了 🧊", limit=2.0)
