@@ -6,7 +6,7 @@ in, reconnect with backoff, log in again, resend with the same cid.
 from twisted.internet.defer import Deferred
 
 from chatroom import errors
-from chatroom.client.connection import CONNECT_WAIT, NotConnected
+from chatroom.client.connection import CONNECT_WAIT, KEEPALIVE, NotConnected
 from chatroom.client.conversation import Conversation
 from chatroom.client.outbox import RETRY_DELAY
 from tests.test_client_support import accept, makeConnection, refuse
@@ -340,3 +340,24 @@ def test_rate_limited_waits_retry_after_milliseconds():
     reactor.advance(0.1)
     [again] = wire.sent()
     assert again["cid"] == send["cid"]
+
+
+def test_pings_so_the_server_does_not_close_a_quiet_connection():
+    """
+    A user who only reads still sends a C{ping} every L{KEEPALIVE} seconds
+    (the server closes connections silent for its idle timeout, 90 s by
+    default); none once stopped.
+    """
+    reactor, connection, listener, wire = loggedIn()
+    assert KEEPALIVE < 90
+    reactor.advance(KEEPALIVE - 1)
+    assert wire.sent() == []
+    reactor.advance(1)
+    [ping] = wire.sent()
+    assert ping["type"] == "ping"
+    wire.ok(ping)
+    reactor.advance(KEEPALIVE)
+    assert [r["type"] for r in wire.sent()] == ["ping"]
+    connection.stop()
+    reactor.advance(10 * KEEPALIVE)
+    assert [r for r in wire.sent() if r["type"] == "ping"] == []

@@ -10,6 +10,7 @@ is used, then the outbox sends whatever was typed in between.
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.error import ConnectionLost
 from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from chatroom.client.inbox import Inbox
@@ -20,6 +21,10 @@ from chatroom.errors import AuthFailed
 
 #: seconds a request waits for a usable connection before it fails
 CONNECT_WAIT = 10.0
+
+#: seconds between two pings: well under the server's idle timeout (90 s
+#: by default), after which a connection that sent nothing is closed
+KEEPALIVE = 30.0
 
 
 class NotConnected(ConnectionLost):
@@ -56,6 +61,8 @@ class ChatConnection:
         self._waiters = []
         self.outbox = Outbox(clock)
         self.inbox = Inbox(clock, listener, self._sendAck)
+        self._keepalive = LoopingCall(self._ping)
+        self._keepalive.clock = clock
         self.reconnector = Reconnector(
             endpoint,
             Factory.forProtocol(self._buildProtocol),
@@ -72,6 +79,7 @@ class ChatConnection:
         Start connecting (and reconnecting).
         """
         self.reconnector.start()
+        self._keepalive.start(KEEPALIVE, now=False)
 
     def stop(self):
         """
@@ -80,6 +88,8 @@ class ChatConnection:
         @return: a Deferred that fires once the connection is closed.
         """
         self.stopping = True
+        if self._keepalive.running:
+            self._keepalive.stop()
         # What was shown is acknowledged before the connection closes (the
         # acks are written before the close), or it comes back next time.
         self.inbox.flushMissed()
@@ -91,6 +101,13 @@ class ChatConnection:
             timer.cancel()
             d.errback(NotConnected("the client is stopping"))
         return self.reconnector.stop()
+
+    def _ping(self):
+        # The server closes connections that stay silent; a user reading
+        # without typing must not be disconnected.
+        protocol = self.protocol
+        if protocol is not None and protocol.connected:
+            protocol.request("ping").addErrback(lambda failure: None)
 
     def _buildProtocol(self):
         protocol = ChatClientProtocol(self._eventReceived, lambda reason: self._connectionLost(protocol, reason))
