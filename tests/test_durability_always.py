@@ -92,7 +92,7 @@ async def test_every_acknowledged_message_survives_killing_server_and_redis(tmp_
         results = await defer.DeferredList(pending, consumeErrors=True)
         assert killed, "the server answered everything before it could be killed"
         server.process.wait(10)
-        assert not any(pid == redisPid for pid in redisServersOf(dataDir))
+        await until(lambda: redisPid not in redisServersOf(dataDir), timeout=10)
         for ok, value in results:
             if not ok:
                 # Unanswered: cut off by the kill, never an error reply.

@@ -43,6 +43,9 @@ class UnavailableLink:
 
     connected = False
 
+    def __init__(self, reactor):
+        self.reactor = reactor
+
     def onConnected(self, f):
         pass
 
@@ -63,7 +66,7 @@ class Harness:
 
     def __init__(self):
         self.reactor = MemoryReactorClock()
-        self.service = ChatService(self.reactor, UnavailableLink(), None, "fuzz", maxFrame=MAX_FRAME)
+        self.service = ChatService(self.reactor, UnavailableLink(self.reactor), None, "fuzz", maxFrame=MAX_FRAME)
         self.failures = []
         self.protocols = []
 
@@ -82,6 +85,14 @@ class Harness:
     def _observe(self, event):
         if event.get("log_failure") is not None or event.get("isError"):
             self.failures.append(event)
+
+    def feed(self, protocol, data):
+        """
+        Give C{data} to C{protocol} and run what it scheduled for now.
+        """
+        protocol.dataReceived(data)
+        for _ in range(5):
+            self.reactor.advance(0)
 
     def connect(self, lines=False, user=None):
         # A fresh connection, with every rate limit's bucket full again.
@@ -142,17 +153,18 @@ def stillUsable(protocol, transport, replies):
         assert any(r["type"] == "ok" for r in replies)
         return
     transport.clear()
-    protocol.dataReceived(frame({"type": "ping", "id": "last-ping"}))
+    harness.feed(protocol, frame({"type": "ping", "id": "last-ping"}))
     assert parseFrames(transport.value()) == [{"type": "ok", "id": "last-ping"}]
 
 
 # Values to put anywhere: JSON of every shape and awkward strings.
 
 surrogates = st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)
+# Lone surrogates: valid in JSON escapes, never in UTF-8.
+withSurrogate = st.builds("{}{}{}".format, st.text(max_size=5), surrogates, st.text(max_size=5))
 texts = st.one_of(
     st.text(max_size=40),
-    # Lone surrogates: valid in JSON escapes, never in UTF-8.
-    st.builds("{}{}{}".format, st.text(max_size=5), surrogates, st.text(max_size=5)),
+    withSurrogate,
     st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FFF), min_size=1, max_size=40),
     st.sampled_from([
         "", " ", "你好", "👋🏽", "e\u0301", "\u0000", "\ud800", "a\udfffb", "lobby", "alice", "1-1",
@@ -228,7 +240,7 @@ def requests(draw):
         if nearlyValid and key != spoilt:
             obj[key] = draw(validValues[key])
         elif nearlyValid:
-            obj[key] = draw(st.one_of(texts, scalars, jsonValues))
+            obj[key] = draw(st.one_of(withSurrogate, texts, scalars, jsonValues))
         elif draw(st.booleans()) or draw(st.booleans()):
             obj[key] = draw(jsonValues)
     if not nearlyValid:
@@ -248,7 +260,7 @@ def test_random_bytes(data):
     """
     with harness:
         protocol, transport = harness.connect()
-        protocol.dataReceived(data)
+        harness.feed(protocol, data)
         checkReplies(transport, harness.failures)
 
 
@@ -262,7 +274,7 @@ def test_random_frame_payloads(payloads):
     with harness:
         protocol, transport = harness.connect()
         for payload in payloads:
-            protocol.dataReceived(frame(payload))
+            harness.feed(protocol, frame(payload))
         replies = checkReplies(transport, harness.failures)
         assert len(replies) == len(payloads)
         stillUsable(protocol, transport, replies)
@@ -276,7 +288,7 @@ def test_random_json(value, asciiOnly):
     """
     with harness:
         protocol, transport = harness.connect()
-        protocol.dataReceived(frame(encodeValue(value, asciiOnly)))
+        harness.feed(protocol, frame(encodeValue(value, asciiOnly)))
         replies = checkReplies(transport, harness.failures)
         assert len(replies) == 1
         stillUsable(protocol, transport, replies)
@@ -290,7 +302,7 @@ def test_deep_nesting(depth, kind):
     """
     with harness:
         protocol, transport = harness.connect()
-        protocol.dataReceived(frame(deep(min(depth, MAX_FRAME // 6), kind).encode()))
+        harness.feed(protocol, frame(deep(min(depth, MAX_FRAME // 6), kind).encode()))
         replies = checkReplies(transport, harness.failures)
         assert len(replies) == 1
         stillUsable(protocol, transport, replies)
@@ -306,7 +318,7 @@ def test_random_fields_for_every_request_type(request, loggedIn, asciiOnly):
     with harness:
         protocol, transport = harness.connect(user="fuzzer" if loggedIn else None)
         payload = encodeValue(request, asciiOnly)
-        protocol.dataReceived(frame(payload))
+        harness.feed(protocol, frame(payload))
         replies = checkReplies(transport, harness.failures)
         assert len(replies) == 1
         rid = request.get("id")
@@ -344,7 +356,7 @@ def test_random_splits_keep_replies_in_order(batch, cuts, lines):
             stream += payload + b"\r\n" if lines else frame(payload)
         points = sorted({c % (len(stream) + 1) for c in cuts})
         for start, end in zip([0] + points, points + [len(stream)]):
-            protocol.dataReceived(stream[start:end])
+            harness.feed(protocol, stream[start:end])
         data = transport.value()
         assert b"Traceback" not in data
         if lines:
@@ -358,3 +370,30 @@ def test_random_splits_keep_replies_in_order(batch, cuts, lines):
         assert [r.get("id") for r in replies] == list(range(len(batch)))
         for reply in replies:
             assert reply["type"] == "ok" or (reply["code"] in errors.CODES and reply["code"] != "internal")
+
+
+def test_lone_surrogates_in_every_field():
+    """
+    Every field of every request type, given a lone surrogate (escaped in
+    the JSON) in an otherwise valid request: a documented error, logged in
+    or not.
+    """
+    example = {
+        "user": "alice", "to": "bob", "with": "bob", "group": "lobby", "password": "pw", "text": "你好",
+        "name": "Alice", "cursor": "a", "cid": "c", "limit": 1, "before": "1-0", "upto": "1-0",
+    }
+    for wireType, cls in sorted(REQUESTS.items()):
+        for _, key, _, _ in cls._fields:
+            request = {"type": wireType, "id": 7}
+            for _, other, _, _ in cls._fields:
+                request[other] = example[other]
+            if wireType in ("history", "ack"):
+                del request["with"]
+            request[key] = "a\ud800b"
+            for user in (None, "fuzzer"):
+                with harness:
+                    protocol, transport = harness.connect(user=user)
+                    harness.feed(protocol, frame(encodeValue(request, True)))
+                    replies = checkReplies(transport, harness.failures)
+                    assert [r["type"] for r in replies] == ["error"], (request, replies)
+                    stillUsable(protocol, transport, replies)
