@@ -138,3 +138,30 @@ def ratio_table(records, a="chatroom", b="inspircd"):
 def json_lines(records):
     """One compact JSON object per line."""
     return "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
+
+
+def main(argv=None):
+    """
+    Print the table and ratios of saved JSON lines again:
+
+        python bench/report.py results.jsonl [more.jsonl ...]
+    """
+    import sys
+    paths = (argv if argv is not None else sys.argv[1:]) or ["-"]
+    records = []
+    for path in paths:
+        f = sys.stdin if path == "-" else open(path)
+        with f:
+            records += [json.loads(line) for line in f if line.strip()]
+    print(table(records))
+    extra = ratio_table(records)
+    if extra:
+        print("\n" + extra)
+    bad = [p for r in records for p in problems(r)]
+    for line in bad:
+        print("PROBLEM:", line)
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
