@@ -65,7 +65,7 @@ class ChatService(Service):
         self.accounts = AccountStore(link)
         self.presence = PresenceStore(link, node)
         self.groups = GroupStore(link)
-        self.messages = MessageStore(link, retention)
+        self.messages = MessageStore(link, retention, reactor)
         self.dispatcher = Dispatcher(self.limiter)
         for handler in (AccountHandler(self), ChatHandler(self), GroupHandler(self)):
             self.dispatcher.addHandler(handler)

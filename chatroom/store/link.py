@@ -12,7 +12,9 @@ import txredisapi
 from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
+from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from chatroom import errors
 
@@ -44,12 +46,17 @@ class Script:
 
 def parseRedisURL(url):
     """
-    Parse C{redis://[:password@]host[:port][/db]} or
-    C{unix:///path/to/socket[?db=N]} into keyword arguments for L{RedisLink}.
+    Parse C{redis://[:password@]host[:port][/db]},
+    C{unix:///path/to/socket[?db=N]} or
+    C{sentinel://[:password@]host[:port][,host[:port]...]/master[/db]} (the
+    master named C{master} of a Redis replicated under Sentinel; the
+    password is the master's) into keyword arguments for L{RedisLink}.
 
     @raise ValueError: for anything else.
     """
     parsed = urlparse(url)
+    if parsed.scheme == "sentinel":
+        return _parseSentinelURL(url, parsed)
     password = unquote(parsed.password) if parsed.password else None
     if parsed.scheme == "redis":
         if not parsed.hostname:
@@ -68,7 +75,75 @@ def parseRedisURL(url):
         if not db.isdigit():
             raise ValueError("database must be a number in %r" % (url,))
         return {"path": parsed.path, "db": int(db), "password": password}
-    raise ValueError("expected redis://host:port/db or unix:///path, not %r" % (url,))
+    raise ValueError("expected redis://host:port/db, unix:///path or sentinel://host:port/master, not %r" % (url,))
+
+
+def _parseSentinelURL(url, parsed):
+    userinfo, _, hosts = parsed.netloc.rpartition("@")
+    password = unquote(userinfo.partition(":")[2]) if userinfo else None
+    sentinels = []
+    for address in hosts.split(","):
+        if address.startswith("["):
+            host, _, port = address[1:].partition("]")
+            port = port[1:] or "26379"
+        else:
+            host, colon, port = address.partition(":")
+            port = port if colon else "26379"
+        if not host or not port.isdigit():
+            raise ValueError("bad Sentinel address %r in %r" % (address, url))
+        sentinels.append((host, int(port)))
+    parts = parsed.path.strip("/").split("/")
+    master = unquote(parts[0])
+    db = parts[1] if len(parts) > 1 else "0"
+    if not master or len(parts) > 2 or not db.isdigit():
+        raise ValueError("expected sentinel://host:port[,host:port...]/master[/db], not %r" % (url,))
+    return {"sentinels": sentinels, "master": master, "db": int(db), "password": password or None}
+
+
+@implementer(IStreamClientEndpoint)
+class SentinelEndpoint:
+    """
+    Connects to the current master of a Redis replicated under Sentinel:
+    before every connection attempt it asks the Sentinels where the master
+    is, so that after a failover the link reconnects to the new one.
+    """
+
+    log = Logger()
+
+    #: Seconds to wait for a Sentinel to name a master that is up; after
+    #: that the connection attempt fails and is retried with backoff.
+    discoveryTimeout = 2
+
+    def __init__(self, reactor, sentinels, master):
+        self._reactor = reactor
+        self.sentinels = sentinels
+        self.master = master
+        self._sentinel = None
+        self.current = None
+
+    def connect(self, protocolFactory):
+        if self._sentinel is None:
+            self._sentinel = txredisapi.Sentinel(self.sentinels)
+            self._sentinel.discovery_timeout = self.discoveryTimeout
+        d = self._sentinel.discover_master(self.master)
+
+        def found(address):
+            if address != self.current:
+                self.log.info("Sentinel names {address} the master of {master}",
+                              address="%s:%d" % address, master=self.master)
+                self.current = address
+            return HostnameEndpoint(self._reactor, address[0], address[1], timeout=5).connect(protocolFactory)
+
+        return d.addCallback(found)
+
+    def stop(self):
+        """
+        Close the connections to the Sentinels.
+        """
+        sentinel, self._sentinel = self._sentinel, None
+        if sentinel is None:
+            return defer.succeed(None)
+        return sentinel.disconnect().addErrback(lambda f: None)
 
 
 class _LinkFactory(txredisapi.RedisFactory):
@@ -88,6 +163,9 @@ class _LinkFactory(txredisapi.RedisFactory):
         # script after commands sent later than it: the order of commands
         # on the connection would no longer be the order of their effects.
         loads = [conn.execute_command("SCRIPT", "LOAD", script.source) for script in SCRIPTS.values()]
+        if self.link.master is not None:
+            # Sentinel may name a master that has just become a replica.
+            loads.insert(0, conn.execute_command("ROLE").addCallback(_mustBeMaster))
         d = defer.gatherResults(loads, consumeErrors=True)
         d.addCallbacks(lambda _: self._added(conn), self._loadFailed, errbackArgs=(conn,))
 
@@ -111,6 +189,11 @@ class _LinkFactory(txredisapi.RedisFactory):
             self.link._connectionDown()
 
 
+def _mustBeMaster(role):
+    if not role or role[0] != "master":
+        raise ConnectionError("not a master (%s)" % (role[0] if role else "no role",))
+
+
 class RedisLink(Service):
     """
     Keeps one connection to Redis (reconnecting with backoff) and runs
@@ -129,11 +212,21 @@ class RedisLink(Service):
     protocol = txredisapi.RedisProtocol
 
     def __init__(self, reactor, host=None, port=6379, path=None, db=0, password=None, replyTimeout=5,
-                 protocol=None, name="Redis"):
-        self._reactor = reactor
+                 protocol=None, name="Redis", sentinels=None, master=None):
+        """
+        @param sentinels: C{(host, port)} of the Sentinels watching the
+            master named C{master}, to follow it through failovers; then
+            C{host}, C{port} and C{path} are not used.
+        """
+        self.reactor = reactor
         self.name = name
-        self.redisArgs = {"host": host, "port": port, "path": path, "db": db, "password": password}
-        if path is not None:
+        self.master = master
+        self.redisArgs = {"host": host, "port": port, "path": path, "db": db, "password": password,
+                          "sentinels": sentinels, "master": master}
+        if sentinels:
+            self.endpoint = SentinelEndpoint(reactor, sentinels, master)
+            self.address = "sentinel:%s/%s" % (",".join("%s:%d" % s for s in sentinels), master)
+        elif path is not None:
             self.endpoint = UNIXClientEndpoint(reactor, path, timeout=5)
             self.address = "unix:" + path
         else:
@@ -169,7 +262,10 @@ class RedisLink(Service):
         super().stopService()
         if self._watchdog.running:
             self._watchdog.stop()
-        return self.factory.disconnect()
+        d = self.factory.disconnect()
+        if isinstance(self.endpoint, SentinelEndpoint):
+            d.addBoth(lambda result: self.endpoint.stop().addCallback(lambda _: result))
+        return d
 
     def setReplyTimeout(self, seconds):
         """
@@ -248,10 +344,11 @@ class RedisLink(Service):
         Run one Redis command; a Deferred of its reply.
         """
         try:
-            d = self._connection().execute_command(*args)
+            conn = self._connection()
+            d = conn.execute_command(*args)
         except txredisapi.ConnectionError:
             return defer.fail(errors.Unavailable())
-        return d.addErrback(_translate)
+        return d.addErrback(_translate, conn)
 
     def run(self, script, keys, args):
         """
@@ -270,10 +367,18 @@ class RedisLink(Service):
                 return failure
             return self._connection().execute_command("EVAL", script.source, len(keys), *keys, *args)
 
-        return d.addErrback(noScript).addErrback(_translate)
+        return d.addErrback(noScript).addErrback(_translate, conn)
 
 
-def _translate(failure):
+def scriptError(code):
+    """
+    The protocol error for an error code a script returned as a value.
+    """
+    cls = _SCRIPT_ERRORS.get(code)
+    return cls() if cls is not None else errors.Internal("storage error %r" % (code,))
+
+
+def _translate(failure, conn=None):
     """
     Turn a txredisapi failure into the protocol error a client should see.
     """
@@ -284,6 +389,12 @@ def _translate(failure):
         cls = _SCRIPT_ERRORS.get(code)
         if cls is not None:
             raise cls()
+        if code == "READONLY":
+            # Connected to a master that became a replica (a failover):
+            # reconnect, to wherever Sentinel says the master is now.
+            if conn is not None and conn.transport is not None:
+                conn.transport.loseConnection()
+            raise errors.Unavailable()
         return failure
     if failure.check(txredisapi.ConnectionError, ConnectionError):
         raise errors.Unavailable()

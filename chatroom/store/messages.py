@@ -6,9 +6,11 @@ and the index of conversations that may hold unread messages.
 """
 
 import attr
+from twisted.internet import defer
 
+from chatroom.errors import Unavailable
 from chatroom.store import keys
-from chatroom.store.link import Script
+from chatroom.store.link import Script, scriptError
 
 DEFAULT_RETENTION = 100_000
 
@@ -70,24 +72,61 @@ class MessageStore:
         are trimmed, approximately, as new ones arrive).
     """
 
-    def __init__(self, link, retention=DEFAULT_RETENTION):
-        self.link = link
-        self.retention = retention
+    #: The most sends stored by one script call: bounds how long one call
+    #: keeps Redis busy.
+    maxBatch = 256
 
-    async def sendDirect(self, sender, recipient, text, cid=None):
+    def __init__(self, link, retention=DEFAULT_RETENTION, reactor=None):
+        if reactor is None:
+            reactor = link.reactor
+        self.link = link
+        self.reactor = reactor
+        self.retention = retention
+        self._batch = []
+
+    def sendDirect(self, sender, recipient, text, cid=None):
         """
         Store a direct message; mark it unread for C{recipient}.
 
-        @rtype: L{Stored}
+        The sends of one reactor turn are stored together by one script
+        call (a group commit): its cost is shared, and each send still gets
+        its own outcome.
+
+        @return: a Deferred of a L{Stored}.
         """
-        msgId, status, replayed, nodes = await self.link.run(
-            _sendDirect,
-            [keys.user(recipient), keys.directStream(sender, recipient), keys.pending(recipient),
-             keys.locations(recipient), _NO_KEY if cid is None else keys.cid(sender, "u:" + recipient, cid),
-             keys.locations(sender)],
-            [sender, text, self.retention, 0 if cid is None else 1],
-        )
-        return Stored(msgId, status, replayed == 1 or replayed == "1", nodes)
+        if not self.link.connected:
+            # Fail at once rather than wait for the batch: Redis is away.
+            return defer.fail(Unavailable())
+        d = defer.Deferred()
+        if not self._batch:
+            self.reactor.callLater(0, self._flushDirect)
+        self._batch.append((
+            d, recipient, keys.directStream(sender, recipient), sender, text,
+            "" if cid is None else keys.cid(sender, "u:" + recipient, cid),
+        ))
+        return d
+
+    def _flushDirect(self):
+        batch, self._batch = self._batch, []
+        for start in range(0, len(batch), self.maxBatch):
+            chunk = batch[start:start + self.maxBatch]
+            args = [self.retention, keys.USER, keys.PENDING, keys.LOCATIONS]
+            for item in chunk:
+                args.extend(item[1:])
+            self.link.run(_sendDirect, [], args).addCallbacks(
+                self._storedDirect, self._failedDirect, callbackArgs=(chunk,), errbackArgs=(chunk,)
+            )
+
+    def _storedDirect(self, results, chunk):
+        for (d, *_), (msgId, status, replayed, nodes) in zip(chunk, results):
+            if msgId:
+                d.callback(Stored(msgId, status, replayed == 1 or replayed == "1", nodes))
+            else:
+                d.errback(scriptError(status))
+
+    def _failedDirect(self, failure, chunk):
+        for d, *_ in chunk:
+            d.errback(failure)
 
     async def sendGroup(self, group, sender, text, cid=None):
         """

@@ -1,27 +1,42 @@
--- Store a direct message and mark it pending for its recipient.
--- KEYS: recipient's user hash, conversation stream, recipient's pending hash
---       (peer -> stream), recipient's locations, sender's cid key (or a
---       dummy when no cid), sender's locations
--- ARGV: sender, text, retention, has cid (0/1)
--- Returns {msg_id, status, replayed (0/1), {node with a connection of the
--- recipient or the sender, ...}}
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  return redis.error_reply('no_such_user')
-end
-if ARGV[4] == '1' then
-  local prev = redis.call('GET', KEYS[5])
-  if prev then
-    local sep = string.find(prev, '|', 1, true)
-    return {string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1), 1, {}}
+-- Store a batch of direct messages (the sends of one reactor turn, so that
+-- their cost in round trips and script calls is shared) and mark each
+-- pending for its recipient.  Each message is checked on its own: one to an
+-- unknown user fails alone.
+-- ARGV: retention, prefix of user hashes, prefix of pending hashes, prefix
+--       of location hashes, then for each message: recipient, conversation
+--       stream, sender, text, cid key ('' without a cid)
+-- Returns for each message {msg_id, status, replayed (0/1), {node with a
+-- connection of the recipient or the sender, ...}}, or {'', error code,
+-- 0, {}} when it failed.
+local retention, userPrefix, pendingPrefix, locPrefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = {}
+for i = 5, #ARGV, 5 do
+  local recipient, stream, sender, text, cidKey = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local result
+  if redis.call('EXISTS', userPrefix .. recipient) == 0 then
+    result = {'', 'no_such_user', 0, {}}
+  else
+    if cidKey ~= '' then
+      local prev = redis.call('GET', cidKey)
+      if prev then
+        local sep = string.find(prev, '|', 1, true)
+        result = {string.sub(prev, 1, sep - 1), string.sub(prev, sep + 1), 1, {}}
+      end
+    end
+    if not result then
+      local id = redis.call('XADD', stream, 'MAXLEN', '~', retention, '*', 'f', sender, 't', text)
+      redis.call('HSET', pendingPrefix .. recipient, sender, stream)
+      local recipientLoc = locPrefix .. recipient
+      local nodes = redis.call('HKEYS', recipientLoc)
+      local status = 'stored'
+      if #nodes > 0 then status = 'delivered' end
+      if cidKey ~= '' then
+        redis.call('SET', cidKey, id .. '|' .. status, 'EX', 86400)
+      end
+      for _, node in ipairs(redis.call('HKEYS', locPrefix .. sender)) do nodes[#nodes + 1] = node end
+      result = {id, status, 0, nodes}
+    end
   end
+  out[#out + 1] = result
 end
-local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], KEYS[2])
-local status = 'stored'
-if redis.call('EXISTS', KEYS[4]) == 1 then status = 'delivered' end
-if ARGV[4] == '1' then
-  redis.call('SET', KEYS[5], id .. '|' .. status, 'EX', 86400)
-end
-local nodes = redis.call('HKEYS', KEYS[4])
-for _, node in ipairs(redis.call('HKEYS', KEYS[6])) do nodes[#nodes + 1] = node end
-return {id, status, 0, nodes}
+return out
