@@ -7,7 +7,7 @@ import pytest
 import pytest_twisted
 
 from tests.chatting import ids, login, logout, offline, receive, settle
-from tests.wire import WireError
+from tests.wire import WireError, wait
 
 
 @pytest_twisted.ensureDeferred
@@ -246,3 +246,27 @@ async def test_send_to_self(chat):
     alice = await login(chat, "alice")
     await settle(alice)
     assert offline(alice) == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_live_messages_to_a_reader_that_pauses_arrive_whole_and_in_order(chat):
+    """
+    Live messages are written straight to the socket while it takes them and
+    buffered once it does not: a client that stops reading for a while gets
+    every frame whole and in order when it reads again.
+    """
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+    bob.transport.pauseProducing()
+    text = "长消息🙂" * 1500
+    sent = []
+    for i in range(25):  # within the default send rate
+        sent.append((await alice.request("send", to="bob", text="%d %s" % (i, text)))["msg_id"])
+    bob.transport.resumeProducing()
+    for _ in range(200):
+        if len([e for e in bob.events if e.get("type") == "message"]) >= len(sent):
+            break
+        await wait(0.05)
+    got = [e for e in bob.events if e.get("type") == "message"]
+    assert [e["msg_id"] for e in got] == sent
+    assert all(e["text"] == "%d %s" % (i, text) for i, e in enumerate(got))
