@@ -21,6 +21,7 @@ from chatroom.handlers.accounts import AccountHandler
 from chatroom.handlers.chat import ChatHandler
 from chatroom.handlers.groups import GroupHandler
 from chatroom.limits import Limiter
+from chatroom.liveness import IdleSweeper
 from chatroom.messages import groupEvent, presenceEvent
 from chatroom.protocol import DEFAULT_MAX_FRAME, JSONFrameProtocol, encode
 from chatroom.registry import PresenceRegistry
@@ -70,6 +71,7 @@ class ChatService(Service):
         for handler in (AccountHandler(self), ChatHandler(self), GroupHandler(self)):
             self.dispatcher.addHandler(handler)
         self.sessions = set()
+        self.idleSweeper = IdleSweeper(reactor, self.limiter.limits.idleTimeout, self.sessions)
         self.ready = defer.Deferred()
         # Logins whose count in Redis is under way, by user, and count-outs
         # waiting for the re-count that follows a Redis outage.
@@ -120,6 +122,7 @@ class ChatService(Service):
         return defer.ensureDeferred(self._stop())
 
     async def _stop(self):
+        self.idleSweeper.stop()
         if self.monitor is not None and self.monitor.running:
             await self.monitor.stopService()
         if self.link.connected:
@@ -153,6 +156,7 @@ class ChatService(Service):
         """
         session = Session(self, protocol)
         self.sessions.add(session)
+        self.idleSweeper.start()
         self.limiter.admit(session)
         return session
 

@@ -3,13 +3,11 @@
 One client connection as the service sees it, whatever its framing.
 """
 
-from collections import deque
-
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from chatroom.limits import pendingBytes
-from chatroom.liveness import startIdleTimeout, tuneTransport
+from chatroom.liveness import tuneTransport
 from chatroom.protocol import encode
 
 
@@ -38,7 +36,9 @@ class Session:
         self.user = None
         self.connected = True
         self.seen = None
-        self._queue = deque()
+        # A list, not a deque: it holds at most maxQueued requests, and an
+        # empty deque costs 760 bytes on every idle connection.
+        self._queue = []
         self._busy = False
         self._paused = False
         self._closing = False
@@ -49,9 +49,8 @@ class Session:
         limiter = getattr(service, "limiter", None)
         self.maxBuffer = limiter.limits.maxBuffer if limiter is not None else 0
         self.requestBucket = limiter.requestBucket() if limiter is not None else None
-        self._idle = None
-        if limiter is not None:
-            self._idle = startIdleTimeout(service.reactor, limiter.limits.idleTimeout, self._idleTimedOut)
+        #: When the client last sent a frame (the idle sweep reads it).
+        self.lastHeard = service.reactor.seconds()
         tuneTransport(protocol.transport)
 
     def __repr__(self):
@@ -74,8 +73,7 @@ class Session:
         """
         A decoded JSON value arrived.
         """
-        if self._idle is not None:
-            self._idle.touch()
+        self.lastHeard = self.service.reactor.seconds()
         self._enqueue(obj)
 
     def rejected(self, error, close=False):
@@ -83,8 +81,7 @@ class Session:
         A frame could not be decoded; C{error} is the L{ChatError} to reply
         with, in its turn.  With C{close}, the connection is closed after it.
         """
-        if self._idle is not None:
-            self._idle.touch()
+        self.lastHeard = self.service.reactor.seconds()
         self._enqueue(Rejected(error, close))
 
     def inputEnded(self):
@@ -101,8 +98,6 @@ class Session:
         """
         self.connected = False
         self._queue.clear()
-        if self._idle is not None:
-            self._idle.stop()
         self.service.sessionClosed(self)
 
     # Output.
@@ -130,10 +125,13 @@ class Session:
         )
         self._abort()
 
-    def _idleTimedOut(self):
+    def idleTimedOut(self, seconds):
+        """
+        The client sent nothing for C{seconds}: close the connection.
+        """
         if not self.connected:
             return
-        self.log.info("Closing {session}: nothing received for {seconds} s", session=self, seconds=self._idle.seconds)
+        self.log.info("Closing {session}: nothing received for {seconds} s", session=self, seconds=seconds)
         self._queue.clear()
         self._closing = True
         self._abort()
@@ -204,14 +202,14 @@ class Session:
                 self._resumeIfDrained()
                 self._closeIfDone()
                 return
-            item = self._queue.popleft()
+            item = self._queue.pop(0)
 
     def _finished(self, payload):
         self._busy = False
         self._reply(payload)
         self._resumeIfDrained()
         if self._queue:
-            self._process(self._queue.popleft())
+            self._process(self._queue.pop(0))
         else:
             self._closeIfDone()
 

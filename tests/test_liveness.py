@@ -13,37 +13,46 @@ from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 
 from chatroom.limits import Limits
-from chatroom.liveness import IdleTimeout, startIdleTimeout, tuneTransport
+from chatroom.liveness import IdleSweeper, tuneTransport
 from tests.fakes import connectFrames, connectLines, frame, makeService, readFrames
 from tests.servers import startChatServer
 from tests.wire import until, wait
 
 
-def test_idleTimeoutFiresAfterQuiet():
+class FakeSession:
+    def __init__(self, lastHeard):
+        self.lastHeard = lastHeard
+        self.closed = None
+
+    def idleTimedOut(self, seconds):
+        self.closed = seconds
+
+
+def test_sweeperClosesOnlyIdleSessions():
     clock = Clock()
-    fired = []
-    timer = IdleTimeout(clock, 10, lambda: fired.append(clock.seconds()))
-    clock.advance(6)
-    timer.touch()
-    clock.advance(6)
-    assert fired == []
-    timer.touch()
-    clock.advance(9.9)
-    assert fired == []
-    clock.advance(0.1)
-    assert fired == [22]
-    # One timer at a time, whatever the touches.
+    quiet, busy = FakeSession(0), FakeSession(0)
+    sweeper = IdleSweeper(clock, 10, [quiet, busy])
+    sweeper.start()
+    assert sweeper.interval == 2.5
+    clock.advance(7.5)
+    busy.lastHeard = clock.seconds()
+    clock.advance(2.5)
+    assert (quiet.closed, busy.closed) == (10, None)
+    clock.advance(7.0)
+    assert busy.closed is None
+    clock.advance(0.5)
+    assert busy.closed == 10
+    # One timer, whatever the number of sessions.
+    assert len(clock.getDelayedCalls()) == 1
+    sweeper.stop()
     assert clock.getDelayedCalls() == []
 
 
-def test_idleTimeoutStopped():
+def test_noSweepWithoutTimeout():
     clock = Clock()
-    fired = []
-    timer = IdleTimeout(clock, 10, lambda: fired.append(True))
-    timer.stop()
-    clock.advance(100)
-    assert fired == []
-    assert startIdleTimeout(clock, 0, lambda: None) is None
+    sweeper = IdleSweeper(clock, 0, [FakeSession(0)])
+    sweeper.start()
+    assert clock.getDelayedCalls() == []
 
 
 def test_idleConnectionClosed():
@@ -67,7 +76,8 @@ def test_idleConnectionClosed():
     # reports the close).
     protocol.connectionLost(None)
     assert service.sessions == set()
-    assert clock.getDelayedCalls() == []
+    # Only the sweep, shared by all connections, is left.
+    assert len(clock.getDelayedCalls()) == 1
 
 
 def test_idleDebugConnectionClosed():
@@ -77,15 +87,16 @@ def test_idleDebugConnectionClosed():
     protocol.dataReceived(b'{"type": "ping"}\n')
     service.reactor.advance(4)
     assert not transport.disconnecting
-    service.reactor.advance(1)
+    # Closed at the first sweep (every 1.25 s) after 5 s of silence.
+    service.reactor.advance(2)
     assert transport.disconnecting
 
 
-def test_closedConnectionLeavesNoTimer():
+def test_connectionsShareOneTimer():
     service = makeService(limits=Limits(idleTimeout=5))
-    protocol, transport = connectFrames(service)
-    protocol.connectionLost(None)
-    assert service.reactor.getDelayedCalls() == []
+    for _ in range(100):
+        connectFrames(service)
+    assert len(service.reactor.getDelayedCalls()) == 1
 
 
 def test_noIdleTimeout():

@@ -7,6 +7,7 @@ import json
 import struct
 
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from chatroom.errors import TooLarge
@@ -43,6 +44,7 @@ class FakeService:
         self.dispatcher = FakeDispatcher()
         self.closed = []
         self.maxFrame = 1024
+        self.reactor = Clock()
 
     def sessionClosed(self, session):
         self.closed.append(session)
