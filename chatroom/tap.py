@@ -107,8 +107,9 @@ class Options(usage.Options):
         ["debug-port", None, "tcp:8890:interface=127.0.0.1",
          "Endpoint of the JSON-lines debug port, or 'none'."],
         ["redis", None, None,
-         "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db] "
-         "or unix:///path/to/socket[?db=N]."],
+         "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db], "
+         "unix:///path/to/socket[?db=N], or the master named NAME of a Redis replicated under "
+         "Sentinel: sentinel://[:password@]host:port[,host:port...]/NAME[/db]."],
         ["data-dir", "d", "chatroom-data", "Directory of the embedded Redis's data."],
         ["appendfsync", None, "everysec",
          "Embedded Redis fsync policy: 'always' (no acknowledged message lost even on power "

@@ -75,6 +75,9 @@ class Node:
     """
 
     def __init__(self, redis, node, directory, timeout=NODE_TIMEOUT):
+        """
+        @param redis: the C{--redis} URL.
+        """
         self.redis = redis
         self.node = node
         self.timeout = timeout
@@ -85,7 +88,7 @@ class Node:
     def start(self):
         args = [
             TWISTD, "-n", "--pidfile=", "chatroom",
-            "--redis", "unix://" + self.redis.socket, "--node-id", self.node,
+            "--redis", self.redis, "--node-id", self.node,
             "--port", "tcp:%d:interface=127.0.0.1" % (self.port,), "--debug-port", "none",
             "--hash-cost", "1", "--hash-memory", "8", "--node-timeout", str(self.timeout),
             "--idle-timeout", "0",
@@ -174,7 +177,7 @@ class Cluster:
         """
         Start nodes named C{names} at once; wait until each answers.
         """
-        started = [Node(self.redis, name, self.dir, timeout) for name in names]
+        started = [Node("unix://" + self.redis.socket, name, self.dir, timeout) for name in names]
         for node in started:
             self.nodes[node.node] = node
             node.start()

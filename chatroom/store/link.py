@@ -346,7 +346,7 @@ class RedisLink(Service):
         try:
             conn = self._connection()
             d = conn.execute_command(*args)
-        except txredisapi.ConnectionError:
+        except (txredisapi.ConnectionError, errors.Unavailable):
             return defer.fail(errors.Unavailable())
         return d.addErrback(_translate, conn)
 
@@ -358,7 +358,9 @@ class RedisLink(Service):
         try:
             conn = self._connection()
             d = conn.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-        except txredisapi.ConnectionError:
+        except (txredisapi.ConnectionError, errors.Unavailable):
+            # A failed Deferred, never an exception: callers that run
+            # commands from a timer (the batch of sends) must see it too.
             return defer.fail(errors.Unavailable())
 
         def noScript(failure):
