@@ -20,7 +20,7 @@ setup(
     package_data={"chatroom.store": ["lua/*.lua"]},
     include_package_data=True,
     install_requires=[
-        "twisted[tls]>=23.10",
+        "twisted[tls,conch]>=23.10",
         "txredisapi>=1.4.10",
         "hiredis>=2.0",
         "attrs>=22.1",

@@ -141,6 +141,12 @@ class Options(usage.Options):
         ["node-timeout", None, DEFAULT_NODE_TIMEOUT,
          "Seconds after which a node that stopped refreshing its liveness key is taken for dead "
          "and its users shown offline.", _positive("node-timeout", 2, 30)],
+        ["manhole", None, None,
+         "Endpoint of an SSH manhole (a Python prompt in the server, see docs/debugging.rst) on "
+         "loopback only, e.g. tcp:2222:interface=127.0.0.1 or unix:/path; off by default."],
+        ["manhole-passwd", None, None, "The manhole's user:password file (one per line)."],
+        ["manhole-keys", None, None,
+         "The manhole's authorized SSH public keys (authorized_keys format)."],
     ]
 
     optParameters = optParameters + [
@@ -189,10 +195,44 @@ class Options(usage.Options):
                         parseTCP(self[name])
                     except ValueError as e:
                         raise usage.UsageError("--%s: %s" % (name, e)) from None
+        self._checkManhole()
         if self["node-id"] is None:
             self["node-id"] = "%s-%s" % (socket.gethostname(), re.sub(r"[^A-Za-z0-9]+", "-", self["port"]).strip("-"))
         elif not re.match(r"\A[A-Za-z0-9_.-]{1,64}\Z", self["node-id"]):
             raise usage.UsageError("--node-id may hold only letters, digits, '_', '.' and '-' (1-64)")
+
+    def _checkManhole(self):
+        if self["manhole"] is None:
+            for name in ("manhole-passwd", "manhole-keys"):
+                if self[name] is not None:
+                    raise usage.UsageError("--%s is only of use with --manhole" % (name,))
+            return
+        from chatroom.manhole import checkLoopback, readKeysFile, readPasswordFile
+
+        try:
+            checkLoopback(self["manhole"])
+            serverFromString(MemoryReactor(), self["manhole"])
+        except Exception as e:
+            raise usage.UsageError("--manhole: %s" % (e,)) from None
+        if self["workers"] > 1:
+            raise usage.UsageError(
+                "--manhole cannot be used with --workers: each worker is a process of its own; "
+                "run nodes with a manhole each instead")
+        if self["manhole-passwd"] is None and self["manhole-keys"] is None:
+            raise usage.UsageError("--manhole needs --manhole-passwd FILE or --manhole-keys FILE (or both)")
+        for name, read in (("manhole-passwd", readPasswordFile), ("manhole-keys", readKeysFile)):
+            if self[name] is None:
+                continue
+            self[name] = os.path.abspath(self[name])
+            try:
+                read(self[name])
+            except (OSError, ValueError) as e:
+                raise usage.UsageError("--%s: %s" % (name, e)) from None
+        # The passwords are plain text, like twistd manhole's: only their
+        # owner may read them (as ssh insists for a private key).
+        if self["manhole-passwd"] is not None and os.stat(self["manhole-passwd"]).st_mode & 0o077:
+            raise usage.UsageError("--manhole-passwd: %s is open to other users; chmod 600 it"
+                                   % (self["manhole-passwd"],))
 
 
 class StackedService(MultiService):
@@ -258,4 +298,13 @@ def makeService(options, reactor=None):
             SharedPortService(reactor, description, factory).setServiceParent(top)
         else:
             strports.service(description, factory, reactor=reactor).setServiceParent(top)
+    if options["manhole"] is not None:
+        from chatroom.manhole import HOST_KEY_NAME, ManholeNamespace, makeManholeService
+
+        makeManholeService(
+            options["manhole"], ManholeNamespace(chat).asDict(),
+            os.path.join(options["data-dir"], HOST_KEY_NAME),
+            passwordFile=options["manhole-passwd"], keysFile=options["manhole-keys"], reactor=reactor,
+            banner="chatroom node %s: helpers() lists what is at hand" % (options["node-id"],),
+        ).setServiceParent(top)
     return top
