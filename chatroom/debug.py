@@ -5,24 +5,18 @@ line, handled by the same sessions and handlers.  C{nc localhost 8890} is
 enough to chat.
 """
 
-from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.protocols.basic import LineOnlyReceiver
 
-from zope.interface import implementer
-
-from chatroom.errors import BadJSON, TooLarge
-from chatroom.protocol import decode
+from chatroom.errors import TooLarge
+from chatroom.protocol import SessionCarrier
 
 
-@implementer(IHalfCloseableProtocol)
-class JSONLineProtocol(LineOnlyReceiver):
+class JSONLineProtocol(SessionCarrier, LineOnlyReceiver):
     """
     One JSON object per line; C{\\n} and C{\\r\\n} both end a line.
     """
 
     delimiter = b"\n"
-    session = None
-    _refused = False
 
     def connectionMade(self):
         # The limit is on the JSON, as on the main port: one more byte for
@@ -32,8 +26,6 @@ class JSONLineProtocol(LineOnlyReceiver):
         self.session = self.factory.openSession(self)
 
     def lineReceived(self, line):
-        if self.session is None or self._refused:
-            return
         if line.endswith(b"\r"):
             line = line[:-1]
         if len(line) > self.maxFrame:
@@ -42,28 +34,10 @@ class JSONLineProtocol(LineOnlyReceiver):
         if not line.strip():
             # An empty line is a person pressing Enter; not an error.
             return
-        try:
-            obj = decode(line)
-        except BadJSON as e:
-            self.session.rejected(e)
-        else:
-            self.session.objectReceived(obj)
-
-    def dataReceived(self, data):
-        if self._refused:
-            return
-        super().dataReceived(data)
+        self.received(line)
 
     def lineLengthExceeded(self, line):
-        # Nothing after an oversize frame is read: the connection closes
-        # once the too_large reply has had its turn, and until then a
-        # client must not make us buffer (or re-scan) what it keeps sending.
-        self._refused = True
-        self.transport.pauseProducing()
-        if self.session is not None:
-            self.session.rejected(TooLarge("line is over the limit of %d bytes" % (self.maxFrame,)), close=True)
-        else:
-            self.transport.loseConnection()
+        self.refuse(TooLarge("line is over the limit of %d bytes" % (self.maxFrame,)))
 
     def sendPayload(self, payload):
         """
@@ -71,17 +45,3 @@ class JSONLineProtocol(LineOnlyReceiver):
         newline, so a line is always one object).
         """
         self.transport.write(payload + b"\r\n")
-
-    def readConnectionLost(self):
-        if self.session is not None:
-            self.session.inputEnded()
-        else:
-            self.transport.loseConnection()
-
-    def writeConnectionLost(self):
-        self.transport.loseConnection()
-
-    def connectionLost(self, reason):
-        if self.session is not None:
-            session, self.session = self.session, None
-            session.connectionLost()

@@ -59,24 +59,24 @@ def frame(payload):
 
 
 @implementer(IHalfCloseableProtocol)
-class JSONFrameProtocol(Int32StringReceiver):
+class SessionCarrier:
     """
-    Length-prefixed JSON frames on the main port.
+    What both ports' protocols share: handing decoded objects (or the error
+    a frame caused) to the connection's session, refusing everything after
+    an oversize frame, and half-close.
 
-    The factory provides C{maxFrame} and C{openSession(protocol)}; the
-    session receives decoded objects (or the L{ChatError} a frame caused)
-    and calls L{sendPayload} with encoded JSON.
+    A subclass sets C{session} in C{connectionMade} and calls L{received}
+    with each frame's payload and L{refuse} for an oversize one.
     """
 
     session = None
     _refused = False
 
-    def connectionMade(self):
-        self.MAX_LENGTH = self.factory.maxFrame
-        self.session = self.factory.openSession(self)
-
-    def stringReceived(self, data):
-        if self.session is None:
+    def received(self, data):
+        """
+        One frame's payload arrived: decode it for the session.
+        """
+        if self.session is None or self._refused:
             return
         try:
             obj = decode(data)
@@ -90,22 +90,19 @@ class JSONFrameProtocol(Int32StringReceiver):
             return
         super().dataReceived(data)
 
-    def lengthLimitExceeded(self, length):
+    def refuse(self, error):
+        """
+        An oversize frame: reply C{error} in its turn, then close.
+        """
         # Nothing after an oversize frame is read: the connection closes
         # once the too_large reply has had its turn, and until then a
         # client must not make us buffer (or re-scan) what it keeps sending.
         self._refused = True
         self.transport.pauseProducing()
         if self.session is not None:
-            self.session.rejected(TooLarge("frame of %d bytes is over the limit of %d" % (length, self.MAX_LENGTH)), close=True)
+            self.session.rejected(error, close=True)
         else:
             self.transport.loseConnection()
-
-    def sendPayload(self, payload):
-        """
-        Write one encoded JSON object as a frame.
-        """
-        self.transport.write(_prefix(len(payload)) + payload)
 
     def readConnectionLost(self):
         if self.session is not None:
@@ -120,3 +117,28 @@ class JSONFrameProtocol(Int32StringReceiver):
         if self.session is not None:
             session, self.session = self.session, None
             session.connectionLost()
+
+
+class JSONFrameProtocol(SessionCarrier, Int32StringReceiver):
+    """
+    Length-prefixed JSON frames on the main port.
+
+    The factory provides C{maxFrame} and C{openSession(protocol)}; the
+    session receives decoded objects (or the L{ChatError} a frame caused)
+    and calls L{sendPayload} with encoded JSON.
+    """
+
+    def connectionMade(self):
+        self.MAX_LENGTH = self.factory.maxFrame
+        self.session = self.factory.openSession(self)
+
+    stringReceived = SessionCarrier.received
+
+    def lengthLimitExceeded(self, length):
+        self.refuse(TooLarge("frame of %d bytes is over the limit of %d" % (length, self.MAX_LENGTH)))
+
+    def sendPayload(self, payload):
+        """
+        Write one encoded JSON object as a frame.
+        """
+        self.transport.write(_prefix(len(payload)) + payload)

@@ -32,6 +32,10 @@ _SCRIPT_ERRORS = {
 SCRIPTS = {}
 
 
+#: Functions every script may use.
+_LIBRARY = pkgutil.get_data("chatroom.store", "lua/_lib.lua").decode("utf-8")
+
+
 class Script:
     """
     A Lua script shipped in C{chatroom/store/lua}, run with EVALSHA.
@@ -39,7 +43,7 @@ class Script:
 
     def __init__(self, name):
         self.name = name
-        self.source = pkgutil.get_data("chatroom.store", "lua/%s.lua" % (name,)).decode("utf-8")
+        self.source = _LIBRARY + pkgutil.get_data("chatroom.store", "lua/%s.lua" % (name,)).decode("utf-8")
         self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
         SCRIPTS[name] = self
 

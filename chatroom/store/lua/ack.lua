@@ -2,19 +2,8 @@
 -- KEYS: peer's user hash or groups set, group members (or dummy),
 --       conversation stream, user's read positions, user's pending hash
 -- ARGV: 'u' or 'g', peer or group, user, upto
-local function before(a, b)
-  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
-  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
-  ams, bms = tonumber(ams), tonumber(bms)
-  if ams ~= bms then return ams < bms end
-  return tonumber(aseq) < tonumber(bseq)
-end
-if ARGV[1] == 'u' then
-  if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('no_such_user') end
-else
-  if redis.call('SISMEMBER', KEYS[1], ARGV[2]) == 0 then return redis.error_reply('no_such_group') end
-  if redis.call('HEXISTS', KEYS[2], ARGV[3]) == 0 then return redis.error_reply('not_member') end
-end
+local refused = conversationError(ARGV[1], KEYS[1], KEYS[2], ARGV[2], ARGV[3])
+if refused then return refused end
 local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
 if not last[1] then return 0 end
 last = last[1][1]

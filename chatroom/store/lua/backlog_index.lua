@@ -5,13 +5,6 @@
 --       positions
 -- ARGV: prefix of group streams
 -- Returns {kind ('u'/'g'), name, read position, ...}
-local function before(a, b)
-  local ams, aseq = string.match(a, '^(%d+)-(%d+)$')
-  local bms, bseq = string.match(b, '^(%d+)-(%d+)$')
-  ams, bms = tonumber(ams), tonumber(bms)
-  if ams ~= bms then return ams < bms end
-  return tonumber(aseq) < tonumber(bseq)
-end
 local out = {}
 local function consider(kind, name, stream)
   local pos = redis.call('HGET', KEYS[3], kind .. ':' .. name) or '0-0'
