@@ -30,7 +30,7 @@ from twisted.internet.interfaces import IStreamServerEndpoint
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from chatroom.limits import pendingBytes
+from chatroom.connections import pendingBytes
 
 #: The host key's file name in the data directory.
 HOST_KEY_NAME = "manhole_host_key"

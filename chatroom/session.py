@@ -6,7 +6,7 @@ One client connection as the service sees it, whatever its framing.
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from chatroom.limits import pendingBytes
+from chatroom.connections import pendingBytes
 from chatroom.liveness import tuneTransport
 from chatroom.protocol import encode
 

@@ -7,7 +7,7 @@ from twisted.logger import Logger
 
 from chatroom import errors
 from chatroom.dispatch import handles
-from chatroom.limits import addressOf
+from chatroom.connections import addressOf
 from chatroom.messages import Login, Logout, Ping, Register, Users
 
 
