@@ -178,6 +178,16 @@ def loadHostKey(path):
     return key
 
 
+
+class _Text(str):
+    """
+    Text the manhole shows as it is, not quoted and escaped.
+    """
+
+    def __repr__(self):
+        return str(self)
+
+
 class ManholeNamespace:
     """
     What a manhole session finds at its prompt: C{service} (the
@@ -250,7 +260,8 @@ class ManholeNamespace:
         for name in ("online", "sessions", "redisInfo", "nodes", "helpers"):
             doc = " ".join(getattr(self, name).__doc__.split())
             lines.append("%s(): %s" % (name, doc))
-        print("\n".join(lines))
+        # Returned, not printed: the prompt shows it as it is.
+        return _Text("\n".join(lines))
 
     def asDict(self):
         """
