@@ -200,7 +200,7 @@ async def test_send_fails_unavailable_when_redis_goes_between_request_and_batch(
     meanwhile (as in a failover) the send fails with C{unavailable} instead
     of never being answered.
     """
-    from twisted.internet import reactor
+    from twisted.internet import defer, reactor
 
     from chatroom import errors
     from chatroom.store.link import RedisLink
@@ -211,7 +211,7 @@ async def test_send_fails_unavailable_when_redis_goes_between_request_and_batch(
     try:
         await link.whenConnected()
         store = MessageStore(link)
-        sending = store.sendDirect("发送者", "接收者", "丢失 📡")
+        sending = defer.ensureDeferred(store.sendDirect("发送者", "接收者", "丢失 📡"))
 
         def gone():
             raise errors.Unavailable()

@@ -6,11 +6,10 @@ and the index of conversations that may hold unread messages.
 """
 
 import attr
-from twisted.internet import defer
 
-from chatroom.errors import Unavailable
 from chatroom.store import keys
-from chatroom.store.link import Script, scriptError
+from chatroom.store.batch import ScriptBatch
+from chatroom.store.link import Script
 
 DEFAULT_RETENTION = 100_000
 
@@ -72,61 +71,31 @@ class MessageStore:
         are trimmed, approximately, as new ones arrive).
     """
 
-    #: The most sends stored by one script call: bounds how long one call
-    #: keeps Redis busy.
-    maxBatch = 256
-
     def __init__(self, link, retention=DEFAULT_RETENTION, reactor=None):
         if reactor is None:
             reactor = link.reactor
         self.link = link
         self.reactor = reactor
         self.retention = retention
-        self._batch = []
+        self._sendDirect = ScriptBatch(
+            link, reactor, _sendDirect, [retention, keys.USER, keys.PENDING, keys.LOCATIONS]
+        )
+        self._ack = ScriptBatch(link, reactor, _ack)
 
-    def sendDirect(self, sender, recipient, text, cid=None):
+    async def sendDirect(self, sender, recipient, text, cid=None):
         """
         Store a direct message; mark it unread for C{recipient}.
 
-        The sends of one reactor turn are stored together by one script
-        call (a group commit): its cost is shared, and each send still gets
-        its own outcome.
+        The sends of one reactor turn are stored by one script call (a
+        group commit); each still gets its own outcome.
 
-        @return: a Deferred of a L{Stored}.
+        @rtype: L{Stored}
         """
-        if not self.link.connected:
-            # Fail at once rather than wait for the batch: Redis is away.
-            return defer.fail(Unavailable())
-        d = defer.Deferred()
-        if not self._batch:
-            self.reactor.callLater(0, self._flushDirect)
-        self._batch.append((
-            d, recipient, keys.directStream(sender, recipient), sender, text,
+        msgId, status, replayed, nodes = await self._sendDirect(
+            recipient, keys.directStream(sender, recipient), sender, text,
             "" if cid is None else keys.cid(sender, "u:" + recipient, cid),
-        ))
-        return d
-
-    def _flushDirect(self):
-        batch, self._batch = self._batch, []
-        for start in range(0, len(batch), self.maxBatch):
-            chunk = batch[start:start + self.maxBatch]
-            args = [self.retention, keys.USER, keys.PENDING, keys.LOCATIONS]
-            for item in chunk:
-                args.extend(item[1:])
-            self.link.run(_sendDirect, [], args).addCallbacks(
-                self._storedDirect, self._failedDirect, callbackArgs=(chunk,), errbackArgs=(chunk,)
-            )
-
-    def _storedDirect(self, results, chunk):
-        for (d, *_), (msgId, status, replayed, nodes) in zip(chunk, results):
-            if msgId:
-                d.callback(Stored(msgId, status, replayed == 1 or replayed == "1", nodes))
-            else:
-                d.errback(scriptError(status))
-
-    def _failedDirect(self, failure, chunk):
-        for d, *_ in chunk:
-            d.errback(failure)
+        )
+        return Stored(msgId, status, replayed == 1 or replayed == "1", nodes)
 
     async def sendGroup(self, group, sender, text, cid=None):
         """
@@ -149,13 +118,13 @@ class MessageStore:
 
     def ack(self, user, conversation, upto):
         """
-        Move C{user}'s read position in C{conversation} forward to C{upto}.
+        Move C{user}'s read position in C{conversation} forward to C{upto}
+        (batched with the other acks of the reactor turn).
         """
-        return self.link.run(
-            _ack,
-            self._conversationKeys(user, conversation)
-            + [conversation.stream(user), keys.readPositions(user), keys.pending(user)],
-            [conversation.kind, conversation.name, user, upto],
+        nameKey, membersKey = self._conversationKeys(user, conversation)
+        return self._ack(
+            conversation.kind, conversation.name, user, upto,
+            nameKey, membersKey, conversation.stream(user), keys.readPositions(user), keys.pending(user),
         )
 
     async def history(self, user, conversation, before, limit):
