@@ -3,6 +3,7 @@
 C{twistd chatroom}: its options and the service they make.
 """
 
+import gc
 import os
 import re
 import socket
@@ -254,6 +255,12 @@ class StackedService(MultiService):
                 Logger().failure("Stopping {child} failed", child=child)
 
 
+#: Allocations between two young-generation garbage collections.  Python's
+#: default (700) runs the collector every few requests, and its older
+#: generations then walk every connection's objects.
+GC_THRESHOLD = (50000, 20, 100)
+
+
 def makeService(options, reactor=None):
     """
     The chatroom server: the embedded Redis (unless --redis), the Redis
@@ -261,6 +268,7 @@ def makeService(options, reactor=None):
     """
     if reactor is None:
         from twisted.internet import reactor
+    gc.set_threshold(*GC_THRESHOLD)
     from chatroom.passwords import PasswordHasher
     from chatroom.redis_server import EmbeddedRedis
     from chatroom.server import ChatFactory, ChatService, debugFactory
