@@ -269,7 +269,7 @@ def makeService(options, reactor=None):
     if reactor is None:
         from twisted.internet import reactor
     gc.set_threshold(*GC_THRESHOLD)
-    from chatroom.passwords import PasswordHasher
+    from chatroom.passwords import HashingThreads, PasswordHasher
     from chatroom.redis_server import EmbeddedRedis
     from chatroom.server import ChatFactory, ChatService, debugFactory
     from chatroom.store.link import RedisLink
@@ -290,7 +290,9 @@ def makeService(options, reactor=None):
         return top
     link = RedisLink(reactor, **redis)
     subscriber = RedisLink(reactor, protocol=RelayProtocol, name="Redis pub/sub", **redis)
-    hasher = PasswordHasher(reactor, reactor.getThreadPool(), options["hash-cost"], options["hash-memory"])
+    threads = HashingThreads()
+    threads.setServiceParent(top)
+    hasher = PasswordHasher(reactor, threads.pool, options["hash-cost"], options["hash-memory"])
     chat = ChatService(
         reactor, link, hasher, options["node-id"],
         retention=options["retention"], presenceMaxGroup=options["presence-max-group"],

@@ -171,3 +171,22 @@ def test_makeServiceExternal(tmp_path):
     chat = [s for s in top if isinstance(s, ChatService)][0]
     assert chat.maxFrame == 2048
     assert chat.link.address == "127.0.0.1:6390"
+
+
+def test_passwordHashingHasOneThreadPerCore(tmp_path):
+    """
+    Password hashes run in their own pool of one thread per core, not the
+    reactor's ten: each hashing thread keeps its argon2 memory (19 MiB).
+    """
+    import os
+
+    from twisted.internet.testing import MemoryReactorClock
+
+    from chatroom.passwords import HashingThreads
+
+    options = Options()
+    options.parseOptions(["--data-dir", str(tmp_path)])
+    service = makeService(options, reactor=MemoryReactorClock())
+    threads = [s for s in service if isinstance(s, HashingThreads)]
+    assert len(threads) == 1
+    assert threads[0].pool.max == (os.cpu_count() or 1)
