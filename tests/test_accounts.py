@@ -13,7 +13,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 
 from chatroom.store import keys
 from tests.lines import connectLines
-from tests.wire import WireError, until
+from tests.wire import WireError, until, wait
 
 
 async def refused(code, d):
@@ -163,6 +163,25 @@ async def test_loginAgainSwitchesUser(chat):
     await watcher.event(type="presence", user="bob", status="online")
     users = [u["user"] for u in (await watcher.request("users"))["users"]]
     assert users == ["bob", "watcher"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_loginAgainAsTheSameUserChangesNothing(chat):
+    """
+    Logging in again as the user a connection already has is answered and
+    changes nothing: no presence flicker, no second push of missed messages.
+    """
+    watcher = await chat.user("watcher")
+    sender = await chat.user("sender")
+    c = await chat.user("alice")
+    await watcher.event(type="presence", user="alice", status="online")
+    await sender.request("send", to="alice", text="一次就好 🙂")
+    await c.event(type="message")
+    reply = await c.request("login", user="alice", password="secret")
+    assert (reply["user"], reply["online"]) == ("alice", 3)
+    await wait(0.3)
+    assert [e for e in watcher.events if e.get("type") == "presence" and e["user"] == "alice"] == []
+    assert [e for e in c.events if e.get("type") == "message"] == []
 
 
 # logout.

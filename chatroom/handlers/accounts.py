@@ -42,6 +42,10 @@ class AccountHandler:
             valid = await self.service.hasher.verify(credentials and credentials[0], request.password)
             if not valid or credentials is None:
                 raise errors.AuthFailed()
+        if session.user == request.user:
+            # Already this user here: nothing changes, nobody is told.
+            online = await self.service.presence.count()
+            return {"user": request.user, "name": credentials[1], "online": online}
         if session.user is not None:
             # Logging in again on a logged-in connection switches user.
             self.service.loggedOut(session)

@@ -75,6 +75,12 @@ class PresenceStore:
         nextCursor = users[-1][0] if int(more) and users else None
         return users, nextCursor, int(total)
 
+    async def count(self):
+        """
+        The number of users online on any node.
+        """
+        return int(await self.link.execute("ZCARD", keys.ONLINE))
+
     async def isOnline(self, user):
         """
         Whether C{user} has a connection on any node.
