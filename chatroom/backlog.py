@@ -10,6 +10,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from chatroom.errors import Unavailable
 from chatroom.messages import messageEvent, msgIdKey, timestampOf
 from chatroom.protocol import encode
 
@@ -86,6 +87,11 @@ class MissedMessages:
                 transport.registerProducer(self, True)
                 registered = True
             await self._push()
+        except Unavailable:
+            # Redis went away mid-push: what was not pushed stays pending
+            # (only acks move read positions) and comes at the next login.
+            self.log.warn("Redis unavailable while pushing missed messages to {user}; {pushed} pushed, "
+                          "the rest stays pending", user=self.user, pushed=self.pushed)
         finally:
             # A later push of this connection may have taken over already:
             # leave its state alone.

@@ -91,7 +91,9 @@ class Dispatcher:
                 limiter.checkRequest(session)
             wireType = obj.get("type")
             if not isinstance(wireType, str):
-                raise errors.BadRequest("missing field 'type'")
+                raise errors.BadRequest(
+                    "missing field 'type'" if wireType is None else "field 'type' must be a string"
+                )
             requestClass = REQUESTS.get(wireType)
             handler = self._handlers.get(wireType)
             if requestClass is None or handler is None:

@@ -386,3 +386,32 @@ async def test_switching_user_mid_push_keeps_backpressure_and_no_repeats(chat):
     toCarol = [e["msg_id"] for e in offline(client) if e["to"] == "carol"]
     assert sorted(toCarol) == sorted(carolOld + [live["msg_id"]])
     assert [m for m in toCarol if m != live["msg_id"]] == carolOld
+
+
+@pytest_twisted.ensureDeferred
+async def test_redis_lost_during_the_push_is_a_warning_not_a_traceback(chat, monkeypatch):
+    """
+    When Redis goes away while missed messages are pushed, the rest stays
+    pending; the server logs a warning, not a failure with a traceback.
+    """
+    from twisted.internet import defer
+    from twisted.logger import globalLogPublisher
+
+    from chatroom import errors
+
+    events = []
+    globalLogPublisher.addObserver(events.append)
+    try:
+        monkeypatch.setattr(chat.service.messages, "unread", lambda user: defer.fail(errors.Unavailable()))
+        await chat.user("alice")
+        await settle_reactor()
+    finally:
+        globalLogPublisher.removeObserver(events.append)
+    assert not [e for e in events if "log_failure" in e]
+    assert [e for e in events if "pushing missed messages" in e.get("log_format", "")]
+
+
+async def settle_reactor():
+    from tests.wire import wait
+
+    await wait(0.1)

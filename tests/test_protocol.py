@@ -226,6 +226,15 @@ def test_missingTypeEchoesId(conn):
     ]
 
 
+def test_nonStringTypeNamed(conn):
+    """
+    A C{type} that is there but not a string is named as such.
+    """
+    assert send(conn, {"id": 1, "type": 7}) == [
+        {"type": "error", "id": 1, "code": "bad_request", "message": "field 'type' must be a string"}
+    ]
+
+
 def test_loneSurrogateId(conn):
     """
     An id holding a lone surrogate (valid JSON, but not encodable) is
