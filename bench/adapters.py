@@ -26,6 +26,24 @@ import time
 
 _LEN = struct.Struct(">I")
 
+
+def take_frames(buf):
+    """
+    Remove the complete length-prefixed frames from the bytearray C{buf}
+    and return their payloads (an incomplete frame stays in C{buf}).
+    """
+    frames = []
+    pos, end = 0, len(buf)
+    while end - pos >= 4:
+        (length,) = _LEN.unpack_from(buf, pos)
+        if end - pos - 4 < length:
+            break
+        frames.append(bytes(buf[pos + 4:pos + 4 + length]))
+        pos += 4 + length
+    if pos:
+        del buf[:pos]
+    return frames
+
 # Updated by every connection on every read, so the phases can wait until
 # the server has gone quiet (fan-out of presence or join events finished)
 # before they take a CPU reading.
@@ -141,18 +159,9 @@ class ChatroomClient(BaseClient):
 
     def data_received(self, data):
         last_receive[0] = time.monotonic()
-        buf = self._buf
-        buf += data
-        pos, end = 0, len(buf)
-        while end - pos >= 4:
-            (length,) = _LEN.unpack_from(buf, pos)
-            if end - pos - 4 < length:
-                break
-            frame = bytes(buf[pos + 4:pos + 4 + length])
-            pos += 4 + length
+        self._buf += data
+        for frame in take_frames(self._buf):
             self._frame_received(frame)
-        if pos:
-            del buf[:pos]
 
     def _write(self, obj):
         body = json.dumps(obj, ensure_ascii=False,

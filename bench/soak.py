@@ -44,6 +44,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from adapters import take_frames  # noqa: E402
+
 _LEN = struct.Struct(">I")
 
 TEXTS = ["你好 👋", "hello", "早上好，世界 🌏", "ok 👍", "测试消息", "soak ✔", "💬🔥🎉"]
@@ -94,18 +96,9 @@ class Connection(asyncio.Protocol):
                 fut.set_exception(ConnectionError("connection lost"))
 
     def data_received(self, data):
-        buf = self.buf
-        buf += data
-        pos, end = 0, len(buf)
-        while end - pos >= 4:
-            (length,) = _LEN.unpack_from(buf, pos)
-            if end - pos - 4 < length:
-                break
-            frame = bytes(buf[pos + 4:pos + 4 + length])
-            pos += 4 + length
+        self.buf += data
+        for frame in take_frames(self.buf):
             self.frameReceived(json.loads(frame))
-        if pos:
-            del buf[:pos]
 
     def frameReceived(self, obj):
         kind = obj.get("type")
