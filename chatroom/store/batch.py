@@ -17,8 +17,9 @@ class ScriptBatch:
     Redis) is paid once per turn rather than once per request.
 
     The script gets C{fixed} followed by every call's arguments (each call
-    the same number) in C{ARGV}, and returns one result per call: C{{1,
-    value}}, or C{{0, error code}} for a call that failed on its own.
+    the same number) in C{ARGV}, and returns one string per call:
+    C{'1|value'}, or C{'0|error code'} for a call that failed on its own
+    (flat strings: txredisapi converts every element of a reply in Python).
 
     @cvar maxBatch: the most calls run by one script call, which bounds how
         long one call keeps Redis busy.
@@ -58,8 +59,9 @@ class ScriptBatch:
             )
 
     def _done(self, results, chunk):
-        for (d, _), (ok, value) in zip(chunk, results):
-            if ok == 1:
+        for (d, _), result in zip(chunk, results):
+            ok, _, value = result.partition("|")
+            if ok == "1":
                 d.callback(value)
             else:
                 d.errback(scriptError(value))

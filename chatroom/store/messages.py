@@ -91,11 +91,12 @@ class MessageStore:
 
         @rtype: L{Stored}
         """
-        msgId, status, replayed, nodes = await self._sendDirect(
+        result = await self._sendDirect(
             recipient, keys.directStream(sender, recipient), sender, text,
             "" if cid is None else keys.cid(sender, "u:" + recipient, cid),
         )
-        return Stored(msgId, status, replayed == 1 or replayed == "1", nodes)
+        msgId, status, replayed, nodes = result.split("|")
+        return Stored(msgId, status, replayed == "1", nodes.split(",") if nodes else [])
 
     async def sendGroup(self, group, sender, text, cid=None):
         """
@@ -120,12 +121,14 @@ class MessageStore:
         """
         Move C{user}'s read position in C{conversation} forward to C{upto}
         (batched with the other acks of the reactor turn).
+
+        @return: a Deferred firing C{True} if the position moved.
         """
         nameKey, membersKey = self._conversationKeys(user, conversation)
         return self._ack(
             conversation.kind, conversation.name, user, upto,
             nameKey, membersKey, conversation.stream(user), keys.readPositions(user), keys.pending(user),
-        )
+        ).addCallback(lambda moved: moved == "1")
 
     async def history(self, user, conversation, before, limit):
         """

@@ -3,7 +3,7 @@
 -- ARGV: for each ack: 'u' or 'g', peer or group, user, upto, peer's user
 --       hash or the groups set, group members hash ('' for 'u'),
 --       conversation stream, user's read positions, user's pending hash
--- Returns for each ack {1, moved (0/1)} or {0, error code}.
+-- Returns for each ack '1|moved (0/1)' or '0|error code'.
 local out = {}
 for i = 1, #ARGV, 9 do
   local kind, name, user, upto = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -11,7 +11,7 @@ for i = 1, #ARGV, 9 do
     ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], ARGV[i + 7], ARGV[i + 8]
   local refused = conversationError(kind, nameKey, membersKey, name, user)
   if refused then
-    out[#out + 1] = {0, refused.err}
+    out[#out + 1] = '0|' .. refused.err
   else
     local moved = 0
     local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
@@ -27,7 +27,7 @@ for i = 1, #ARGV, 9 do
         moved = 1
       end
     end
-    out[#out + 1] = {1, moved}
+    out[#out + 1] = '1|' .. moved
   end
 end
 return out
