@@ -361,6 +361,18 @@ def test_quit():
     assert "Bye." in screen.take()
 
 
+def test_quit_twice_says_bye_once():
+    """
+    Piped input that ends after a /quit asks to quit again (end of input);
+    the client says goodbye once.
+    """
+    reactor, console, wire, screen = loggedIn()
+    console.lineReceived("/quit")
+    console.lineReceived("/quit")
+    assert console.quits == [True]
+    assert screen.take().count("Bye.") == 1
+
+
 def test_menu_exit():
     reactor, console, wire, screen = started()
     console.lineReceived("3")

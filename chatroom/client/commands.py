@@ -318,6 +318,10 @@ class Commands:
         self.out("In a conversation (/chat), plain lines are sent there.  Tab completes commands and names.")
 
     async def cmd_quit(self, args):
+        if getattr(self, "_quitting", False):
+            # Piped input that ends after a /quit asks again: once is enough.
+            return
+        self._quitting = True
         outbox = self.connection.outbox
         waiting = len(outbox.queue)
         if waiting and outbox.online:
