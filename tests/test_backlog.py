@@ -9,6 +9,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, task
 
+from chatroom.connections import pendingBytes
 from tests.chatting import ids, login, logout, offline, receive, sendMany, sessionOf, settle
 from tests.wire import WireError, until, wait
 
@@ -283,11 +284,23 @@ async def test_every_connection_gets_its_own_backlog_once(chat):
         assert ids(offline(client)) == old
 
 
-def buffered(transport):
+
+class BufferPeak:
     """
-    The bytes a Twisted TCP transport holds that the kernel has not taken.
+    The most a transport held unsent, sampled every 5 ms until L{stop}.
     """
-    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+    def __init__(self, transport):
+        self.transport = transport
+        self.peak = 0
+        self._loop = task.LoopingCall(self._sample)
+        self._loop.start(0.005)
+
+    def _sample(self):
+        self.peak = max(self.peak, pendingBytes(self.transport))
+
+    def stop(self):
+        self._loop.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -308,17 +321,10 @@ async def test_backlog_push_respects_backpressure(chat):
     bob.transport.pauseProducing()
     session = sessionOf(chat, bob)
     transport = session.protocol.transport
-    peak = 0
-
-    def sample():
-        nonlocal peak
-        peak = max(peak, buffered(transport))
-
-    sampler = task.LoopingCall(sample)
-    sampler.start(0.005)
+    sampler = BufferPeak(transport)
     try:
         await wait(1.5)
-        stalled = peak
+        stalled = sampler.peak
         assert session.seen is not None, "the push should be stalled on the paused client"
         # Another user's requests are answered while the push waits.
         started = time.monotonic()
@@ -336,7 +342,7 @@ async def test_backlog_push_respects_backpressure(chat):
     finally:
         sampler.stop()
     assert stalled < total / 5, (stalled, total)
-    assert peak < total / 5, (peak, total)
+    assert sampler.peak < total / 5, (sampler.peak, total)
     assert latencies and max(latencies) < 0.5, latencies
     assert ids(offline(bob)) == old
 
@@ -365,14 +371,7 @@ async def test_switching_user_mid_push_keeps_backpressure_and_no_repeats(chat):
     # Switch to carol on the same connection while bob's push is stalled.
     switched = client.request("login", user="carol", password="secret")
     await until(lambda: session.user == "carol")
-    peak = 0
-
-    def sample():
-        nonlocal peak
-        peak = max(peak, buffered(transport))
-
-    sampler = task.LoopingCall(sample)
-    sampler.start(0.005)
+    sampler = BufferPeak(transport)
     try:
         await wait(1.0)
         live = await alice.request("send", to="carol", text="实时 ⚡")
@@ -382,7 +381,7 @@ async def test_switching_user_mid_push_keeps_backpressure_and_no_repeats(chat):
         await settle(client, 0.3)
     finally:
         sampler.stop()
-    assert peak < total / 5, (peak, total)
+    assert sampler.peak < total / 5, (sampler.peak, total)
     toCarol = [e["msg_id"] for e in offline(client) if e["to"] == "carol"]
     assert sorted(toCarol) == sorted(carolOld + [live["msg_id"]])
     assert [m for m in toCarol if m != live["msg_id"]] == carolOld
@@ -404,14 +403,8 @@ async def test_redis_lost_during_the_push_is_a_warning_not_a_traceback(chat, mon
     try:
         monkeypatch.setattr(chat.service.messages, "unread", lambda user: defer.fail(errors.Unavailable()))
         await chat.user("alice")
-        await settle_reactor()
+        await wait(0.1)
     finally:
         globalLogPublisher.removeObserver(events.append)
     assert not [e for e in events if "log_failure" in e]
     assert [e for e in events if "pushing missed messages" in e.get("log_format", "")]
-
-
-async def settle_reactor():
-    from tests.wire import wait
-
-    await wait(0.1)

@@ -41,8 +41,9 @@ BAD_NAMES = [
 ]
 
 
-@pytest.mark.parametrize("value", GOOD_NAMES)
-@pytest.mark.parametrize("wireType, field, extra", [
+#: Every request field that holds a user or group name, with the other
+#: fields its request needs.
+NAME_FIELDS = [
     ("register", "user", {"password": "pw"}),
     ("login", "user", {"password": "pw"}),
     ("send", "to", {"text": "hi"}),
@@ -55,7 +56,11 @@ BAD_NAMES = [
     ("history", "group", {}),
     ("ack", "with", {"upto": "1-0"}),
     ("ack", "group", {"upto": "1-0"}),
-])
+]
+
+
+@pytest.mark.parametrize("value", GOOD_NAMES)
+@pytest.mark.parametrize("wireType, field, extra", NAME_FIELDS)
 def test_goodNames(wireType, field, extra, value):
     """
     Names of letters, marks and digits of any script, C{_}, C{.} and C{-},
@@ -66,18 +71,7 @@ def test_goodNames(wireType, field, extra, value):
 
 
 @pytest.mark.parametrize("value", BAD_NAMES)
-@pytest.mark.parametrize("wireType, field, extra", [
-    ("register", "user", {"password": "pw"}),
-    ("login", "user", {"password": "pw"}),
-    ("send", "to", {"text": "hi"}),
-    ("group.create", "group", {}),
-    ("group.join", "group", {}),
-    ("group.leave", "group", {}),
-    ("group.members", "group", {}),
-    ("group.send", "group", {"text": "hi"}),
-    ("history", "with", {}),
-    ("ack", "group", {"upto": "1-0"}),
-])
+@pytest.mark.parametrize("wireType, field, extra", NAME_FIELDS)
 def test_badNames(wireType, field, extra, value):
     """
     Spaces, punctuation, symbols, control characters, lone surrogates and
