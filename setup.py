@@ -37,6 +37,7 @@ setup(
             "hypothesis>=6",
             "pexpect>=4.8",
         ],
+        "docs": ["sphinx>=7"],
     },
     entry_points={
         "console_scripts": ["chatroom-client = chatroom.client.__main__:main"],
