@@ -1,8 +1,9 @@
 """Sphinx configuration for the chatroom documentation.
 
 Build with ``sphinx-build -W -b html docs docs/_build`` (warnings are
-errors, so a broken reference fails the build).  The diagrams need
-Graphviz's ``dot`` on the PATH.
+errors, so a broken reference fails the build), into an empty directory:
+an incremental build does not repeat the warnings of unchanged pages.
+The diagrams need Graphviz's ``dot`` on the PATH.
 """
 
 project = "chatroom"
