@@ -7,6 +7,8 @@ adapter turns that into its wire protocol:
 
   - L{ChatroomClient}: 4-byte big-endian length + UTF-8 JSON frames, as in
     PROTOCOL.md; every request carries an C{id} and gets a Future.
+  - L{FloorClient}: the same protocol, against the floor (floor.py), which
+    keeps no pending messages: the offline phases do not apply.
   - L{IrcClient}: RFC 1459 lines; NICK/USER, PRIVMSG, JOIN.
 
 Both are plain asyncio Protocols rather than streams: with thousands of
@@ -66,6 +68,10 @@ class BaseClient(asyncio.Protocol):
 
     #: Whether the server keeps messages for users who are offline.
     supports_offline = False
+    #: Whether send_direct and send_group return a Future of the reply.
+    has_replies = False
+    #: Why the offline phases do not apply, if not the default reason.
+    offline_na = None
     kind = "?"
 
     def __init__(self, index, name, on_message, ack_every=50):
@@ -144,6 +150,7 @@ class ChatroomClient(BaseClient):
     """
 
     supports_offline = True
+    has_replies = True
     kind = "chatroom"
 
     def __init__(self, index, name, on_message, ack_every=50):
@@ -281,6 +288,17 @@ class ChatroomClient(BaseClient):
                              "text": text})
 
 
+class FloorClient(ChatroomClient):
+    """
+    The chatroom protocol against the floor (floor.py): every message is
+    stored, but nothing is pushed at login, so the offline phases are n/a.
+    """
+
+    supports_offline = False
+    offline_na = "the floor pushes nothing at login (no pending index)"
+    kind = "floor"
+
+
 class IrcClient(BaseClient):
     """
     A connection speaking IRC (as InspIRCd does).
@@ -371,4 +389,5 @@ class IrcClient(BaseClient):
         self._write(f"PRIVMSG #{group} :{text}")
 
 
-ADAPTERS = {"chatroom": ChatroomClient, "inspircd": IrcClient}
+ADAPTERS = {"chatroom": ChatroomClient, "floor": FloorClient,
+            "inspircd": IrcClient}

@@ -555,8 +555,8 @@ class Bench:
 
         def send_one():
             a, b = rng.sample(online, 2)
-            fut_expected = self.adapter.supports_offline
-            seq, text = tracker.new(a, (b,), 1, reply=fut_expected)
+            seq, text = tracker.new(a, (b,), 1,
+                                    reply=self.adapter.has_replies)
             fut = clients[a].send_direct(clients[b].name, text)
             if fut is not None:
                 tracker.track_reply(fut, seq)
@@ -607,7 +607,7 @@ class Bench:
 
         tracker = self.tracker("group", o.group_window)
         clients, rng = self.clients, self.rng
-        has_replies = self.adapter.supports_offline
+        has_replies = self.adapter.has_replies
 
         def send_one():
             name, members, member_set = groups[rng.randrange(len(groups))]
@@ -639,7 +639,8 @@ class Bench:
         """
         o = self.o
         if not self.adapter.supports_offline:
-            na = f"{self.adapter.kind} keeps no messages for offline users"
+            na = (self.adapter.offline_na or f"{self.adapter.kind} keeps "
+                  "no messages for offline users")
             return [self.record("store", na=na), self.record("drain", na=na)]
         online = self.online
         if not online:

@@ -2,12 +2,15 @@
 Turn phase records (dicts, one JSON line each) into the human report.
 
 Used by loadgen.py for one server and by run.py for the side-by-side
-table with chatroom/InspIRCd ratios.
+table with the chatroom/InspIRCd and chatroom/floor ratios.
 """
 
 import json
 
 PHASES = ("connect", "p2p", "group", "store", "drain")
+SERVERS = ("chatroom", "floor", "inspircd")
+#: The phases whose chatroom/floor ratio is the floor's point.
+FLOOR_PHASES = ("p2p", "group")
 
 
 def problems(rec):
@@ -75,8 +78,9 @@ def table(records):
     head = " ".join(name.rjust(width) for name, width, _ in COLUMNS)
     lines = [head, "-" * len(head)]
     order = {p: i for i, p in enumerate(PHASES)}
+    servers = {s: i for i, s in enumerate(SERVERS)}
     for rec in sorted(records, key=lambda r: (order.get(r["phase"], 99),
-                                              r["server"] != "chatroom")):
+                                              servers.get(r["server"], 9))):
         note = rec.get("na") or rec.get("skipped") or rec.get("error")
         if note:
             label = "failed" if rec.get("error") else "n/a"
@@ -101,7 +105,34 @@ RATIO_FIELDS = (
 )
 
 
-def ratios(records, a="chatroom", b="inspircd"):
+def _cpu_share(redis):
+    """A getter: server CPU per delivery of redis-server (C{redis}) or of
+    the other processes of the tree, in microseconds."""
+    def get(rec):
+        by, count = rec.get("server_cpu_s_by_process"), _count(rec)
+        if not by or not count:
+            return None
+        return sum(v for name, v in by.items()
+                   if name.startswith("redis") == redis) * 1e6 / count
+    return get
+
+
+#: The chatroom/floor table adds the split of the CPU between the server
+#: process and its redis-server.
+FLOOR_RATIO_FIELDS = (
+    ("server CPU us per delivery", "server_cpu_us_per_msg"),
+    ("  of which server process", _cpu_share(False)),
+    ("  of which redis-server", _cpu_share(True)),
+    ("throughput (per second)", "throughput"),
+)
+
+
+def _value(rec, field):
+    return field(rec) if callable(field) else rec.get(field)
+
+
+def ratios(records, a="chatroom", b="inspircd", phases=PHASES,
+           fields=RATIO_FIELDS):
     """
     Return [(phase, label, a value, b value, a/b)] for phases both ran.
 
@@ -109,12 +140,12 @@ def ratios(records, a="chatroom", b="inspircd"):
     """
     by = {(r["server"], r["phase"]): r for r in records}
     out = []
-    for phase in PHASES:
+    for phase in phases:
         ra, rb = by.get((a, phase)), by.get((b, phase))
         if not ra or not rb or ra.get("na") or rb.get("na"):
             continue
-        for label, field in RATIO_FIELDS:
-            va, vb = ra.get(field), rb.get(field)
+        for label, field in fields:
+            va, vb = _value(ra, field), _value(rb, field)
             if va is None and vb is None:
                 continue
             if phase == "connect":
@@ -123,9 +154,56 @@ def ratios(records, a="chatroom", b="inspircd"):
     return out
 
 
-def ratio_table(records, a="chatroom", b="inspircd"):
+def _cpu_per_delivery(rec):
+    """Server CPU per delivery in microseconds, unrounded when possible."""
+    if not rec or rec.get("na") or rec.get("error"):
+        return None
+    cpu, count = rec.get("server_cpu_s"), rec.get("delivered")
+    if cpu is not None and count:
+        return cpu * 1e6 / count
+    return rec.get("server_cpu_us_per_msg")
+
+
+def floor_ratios(records, a="chatroom", b="floor"):
+    """
+    Return {phase: a's server CPU per delivery / b's} for the p2p and
+    group phases both ran (server and redis-server CPU together).
+    """
+    by = {(r["server"], r["phase"]): r for r in records}
+    out = {}
+    for phase in FLOOR_PHASES:
+        r = _ratio(_cpu_per_delivery(by.get((a, phase))),
+                   _cpu_per_delivery(by.get((b, phase))))
+        if r is not None:
+            out[phase] = round(r, 3)
+    return out
+
+
+def mark_floor_ratios(records, a="chatroom", b="floor"):
+    """Add C{server_cpu_vs_floor} to C{a}'s p2p and group records."""
+    found = floor_ratios(records, a, b)
+    for rec in records:
+        if rec["server"] == a and rec["phase"] in found:
+            rec["server_cpu_vs_floor"] = found[rec["phase"]]
+    return found
+
+
+def floor_line(records, a="chatroom", b="floor"):
+    """
+    C{"chatroom / floor: p2p 1.02x, group 1.08x"} (server CPU per
+    delivery), or an empty string when the two did not both run.
+    """
+    found = floor_ratios(records, a, b)
+    if not found:
+        return ""
+    return f"{a} / {b}: " + ", ".join(
+        f"{phase} {r:.2f}x" for phase, r in found.items())
+
+
+def ratio_table(records, a="chatroom", b="inspircd", phases=PHASES,
+                fields=RATIO_FIELDS):
     """The ratios as text, or an empty string if only one server ran."""
-    rows = ratios(records, a, b)
+    rows = ratios(records, a, b, phases, fields)
     if not rows:
         return ""
     lines = [f"{'phase':>8} {'figure':<28} {a:>10} {b:>10} {a + '/' + b:>18}"]
@@ -133,6 +211,19 @@ def ratio_table(records, a="chatroom", b="inspircd"):
         lines.append(f"{phase:>8} {label:<28} {_fmt(va):>10} {_fmt(vb):>10} "
                      f"{_fmt(r, 2):>18}")
     return "\n".join(lines)
+
+
+def ratio_report(records):
+    """
+    The chatroom/InspIRCd and chatroom/floor ratio tables and the one-line
+    chatroom/floor summary: the text printed under the table (each part
+    only if both of its servers ran).
+    """
+    parts = [ratio_table(records),
+             ratio_table(records, "chatroom", "floor", FLOOR_PHASES,
+                         FLOOR_RATIO_FIELDS),
+             floor_line(records)]
+    return "".join("\n" + part for part in parts if part)
 
 
 def json_lines(records):
@@ -154,9 +245,7 @@ def main(argv=None):
         with f:
             records += [json.loads(line) for line in f if line.strip()]
     print(table(records))
-    extra = ratio_table(records)
-    if extra:
-        print("\n" + extra)
+    print(ratio_report(records))
     bad = [p for r in records for p in problems(r)]
     for line in bad:
         print("PROBLEM:", line)

