@@ -15,6 +15,32 @@ from chatroom.messages import messageEvent, msgIdKey, timestampOf
 from chatroom.protocol import encode
 
 
+class Backlog:
+    """
+    Pushes each connection's missed messages when it logs in.
+    """
+
+    log = Logger()
+
+    def __init__(self, messages, delivery, clock):
+        """
+        @param messages: the L{IMessageStore}.
+        @param delivery: the L{Delivery} that knows what a connection got
+            live meanwhile.
+        """
+        self.messages = messages
+        self.delivery = delivery
+        self.clock = clock
+
+    def push(self, session):
+        """
+        Push C{session}'s missed messages, in the background.
+        """
+        d = defer.ensureDeferred(MissedMessages(self.messages, self.delivery, self.clock, session).run())
+        d.addErrback(lambda f: self.log.failure("Failed pushing missed messages", f))
+        return d
+
+
 @implementer(IPushProducer)
 class MissedMessages:
     """
@@ -35,8 +61,10 @@ class MissedMessages:
     #: of the reactor.
     batch = 500
 
-    def __init__(self, service, session):
-        self.service = service
+    def __init__(self, messages, delivery, clock, session):
+        self.messages = messages
+        self.delivery = delivery
+        self.clock = clock
         self.session = session
         self.user = session.user
         self.pushed = 0
@@ -78,9 +106,7 @@ class MissedMessages:
             if transport.producer is previous:
                 transport.unregisterProducer()
         # Started by the login, before the session could get live messages.
-        if session.seen is None:
-            session.seen = set()
-        seen = session.seen
+        seen = self.delivery.catchUp(session)
         registered = False
         try:
             if getattr(transport, "producer", None) is None:
@@ -93,22 +119,19 @@ class MissedMessages:
             self.log.warn("Redis unavailable while pushing missed messages to {user}; {pushed} pushed, "
                           "the rest stays pending", user=self.user, pushed=self.pushed)
         finally:
-            # A later push of this connection may have taken over already:
-            # leave its state alone.
-            if session.seen is seen:
-                session.seen = None
+            self.delivery.caughtUp(session, seen)
             if registered and session.connected and transport.producer is self:
                 transport.unregisterProducer()
 
     async def _push(self):
-        messages = self.service.messages
+        messages = self.messages
         unread = await messages.unread(self.user)
         if not unread:
             return
         perConversation = max(50, self.batch // len(unread))
         conversations = [conversation for conversation, _ in unread]
         positions = [position for _, position in unread]
-        streams = [conversation.stream(self.user) for conversation in conversations]
+        identities = [conversation.identity(self.user) for conversation in conversations]
         # The first batch of every conversation, requested all at once.
         batches = await defer.gatherResults(
             [defer.ensureDeferred(messages.after(self.user, c, p, perConversation))
@@ -128,7 +151,7 @@ class MissedMessages:
             buffer = buffers[index]
             msgId, fields = buffer.entries[buffer.next]
             buffer.next += 1
-            self._write(conversations[index], streams[index], msgId, fields)
+            self._write(conversations[index], identities[index], msgId, fields)
             written += 1
             if buffer.next == len(buffer.entries):
                 if buffer.exhausted:
@@ -148,15 +171,15 @@ class MissedMessages:
     async def _breathe(self):
         # Let the reactor serve everyone else, and wait for the transport if
         # its buffer is full.
-        await task.deferLater(self.service.reactor, 0, lambda: None)
+        await task.deferLater(self.clock, 0, lambda: None)
         while self._paused is not None and not self._stopped:
             await self._paused
 
-    def _write(self, conversation, stream, msgId, fields):
+    def _write(self, conversation, identity, msgId, fields):
         sender = fields.get("f")
         if sender == self.user:
             return
-        if self.session.seen and (stream, msgId) in self.session.seen:
+        if self.delivery.seenLive(self.session, identity, msgId):
             return
         if conversation.kind == "g":
             event = messageEvent(msgId, sender, fields.get("t"), timestampOf(msgId), group=conversation.name, offline=True)

@@ -14,7 +14,6 @@ whole server for as long as it runs.
 import hmac
 import ipaddress
 import os
-import time
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from twisted.application import strports
@@ -191,8 +190,8 @@ class _Text(str):
 class ManholeNamespace:
     """
     What a manhole session finds at its prompt: C{service} (the
-    L{ChatService}), C{registry}, C{link} (the Redis link) and the helpers
-    below.  C{helpers()} lists them.
+    L{ChatService}), C{registry}, C{store} (the L{RedisStore}) and the
+    helpers below.  C{helpers()} lists them.
     """
 
     def __init__(self, service):
@@ -229,22 +228,7 @@ class ManholeNamespace:
         INFO C{section} ("server", "memory", "persistence", "clients",
         "replication", "stats", "all"...).
         """
-        return defer.ensureDeferred(self._redisInfo(section))
-
-    async def _redisInfo(self, section):
-        link = self.service.link
-        info = {"address": link.address, "connected": link.connected}
-        started = time.monotonic()
-        await link.execute("PING")
-        info["ping_ms"] = round((time.monotonic() - started) * 1000, 3)
-        text = await link.execute("INFO", section)
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        for line in text.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and not key.startswith("#"):
-                info[key] = value
-        return info
+        return defer.ensureDeferred(self.service.store.info(section))
 
     def nodes(self):
         """
@@ -256,7 +240,7 @@ class ManholeNamespace:
         """
         What is at hand in the manhole.
         """
-        lines = ["service, registry, link: the ChatService, its PresenceRegistry and RedisLink"]
+        lines = ["service, registry, store: the ChatService, its PresenceRegistry and RedisStore"]
         for name in ("online", "sessions", "redisInfo", "nodes", "helpers"):
             doc = " ".join(getattr(self, name).__doc__.split())
             lines.append("%s(): %s" % (name, doc))
@@ -268,7 +252,7 @@ class ManholeNamespace:
         The namespace as the manhole's interpreter wants it.
         """
         return {
-            "service": self.service, "registry": self.service.registry, "link": self.service.link,
+            "service": self.service, "registry": self.service.registry, "store": self.service.store,
             "online": self.online, "sessions": self.sessions, "redisInfo": self.redisInfo,
             "nodes": self.nodes, "helpers": self.helpers,
         }

@@ -312,6 +312,49 @@ class Ack(_Conversation):
     group = field(optional(name), optional=True)
 
 
+@attr.s(frozen=True, slots=True)
+class Conversation:
+    """
+    A conversation as one user sees it: with a peer (C{kind} C{"u"}) or in
+    a group (C{kind} C{"g"}).
+    """
+
+    kind = attr.ib()
+    name = attr.ib()
+
+    @classmethod
+    def of(cls, request):
+        """
+        The conversation a C{history} or C{ack} request names.
+        """
+        if request.group is not None:
+            return cls("g", request.group)
+        return cls("u", request.peer)
+
+    def identity(self, user):
+        """
+        What names this conversation whoever of its users looks at it: a
+        message is known by C{(identity, msg_id)}.
+        """
+        if self.kind == "g":
+            return ("g", self.name)
+        return ("u",) + ((user, self.name) if user <= self.name else (self.name, user))
+
+
+def directIdentity(a, b):
+    """
+    The identity of the direct conversation between C{a} and C{b}.
+    """
+    return ("u",) + ((a, b) if a <= b else (b, a))
+
+
+def groupIdentity(group):
+    """
+    The identity of C{group}'s conversation.
+    """
+    return ("g", group)
+
+
 # Events the server pushes on its own.
 
 

@@ -7,7 +7,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from chatroom.connections import pendingBytes
-from chatroom.liveness import tuneTransport
+from chatroom.liveness import IdleSweeper, tuneTransport
 from chatroom.protocol import encode
 
 
@@ -18,8 +18,6 @@ class Session:
     request always sees the effects of the ones before it.
 
     @ivar user: the logged-in user, or C{None}.
-    @ivar seen: while missed messages are being pushed, the C{(stream,
-        msg_id)} pairs this connection got live, so none is pushed twice.
     @ivar requestBucket: the L{TokenBucket} of this connection's requests,
         or C{None} when they are not limited.
     """
@@ -30,12 +28,20 @@ class Session:
     #: until the queue drains: a client cannot make us buffer without bound.
     maxQueued = 64
 
-    def __init__(self, service, protocol):
-        self.service = service
+    def __init__(self, protocol, dispatcher, clock, limiter=None, closed=None):
+        """
+        @param dispatcher: the L{Dispatcher} of this connection's requests.
+        @param clock: the reactor's clock (for L{lastHeard}).
+        @param limiter: the L{Limiter} whose buffer bound and request rate
+            apply, or C{None}.
+        @param closed: called with this session when the connection is gone.
+        """
         self.protocol = protocol
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self._closed = closed
         self.user = None
         self.connected = True
-        self.seen = None
         # A list, not a deque: it holds at most maxQueued requests, and an
         # empty deque costs 760 bytes on every idle connection.
         self._queue = []
@@ -45,12 +51,10 @@ class Session:
         self._inputEnded = False
         self._afterReply = []
         self._overflowed = False
-        # The service's limits (a test's stand-in service may have none).
-        limiter = getattr(service, "limiter", None)
         self.maxBuffer = limiter.limits.maxBuffer if limiter is not None else 0
         self.requestBucket = limiter.requestBucket() if limiter is not None else None
         #: When the client last sent a frame (the idle sweep reads it).
-        self.lastHeard = service.reactor.seconds()
+        self.lastHeard = clock.seconds()
         tuneTransport(protocol.transport)
 
     def __repr__(self):
@@ -73,7 +77,7 @@ class Session:
         """
         A decoded JSON value arrived.
         """
-        self.lastHeard = self.service.reactor.seconds()
+        self.lastHeard = self.clock.seconds()
         self._enqueue(obj)
 
     def rejected(self, error, close=False):
@@ -81,7 +85,7 @@ class Session:
         A frame could not be decoded; C{error} is the L{ChatError} to reply
         with, in its turn.  With C{close}, the connection is closed after it.
         """
-        self.lastHeard = self.service.reactor.seconds()
+        self.lastHeard = self.clock.seconds()
         self._enqueue(Rejected(error, close))
 
     def inputEnded(self):
@@ -94,11 +98,12 @@ class Session:
 
     def connectionLost(self):
         """
-        The connection is gone: drop what is queued and tell the service.
+        The connection is gone: drop what is queued, and say so.
         """
         self.connected = False
         self._queue.clear()
-        self.service.sessionClosed(self)
+        if self._closed is not None:
+            self._closed(self)
 
     # Output.
 
@@ -184,7 +189,7 @@ class Session:
         self._process(item)
 
     def _process(self, item):
-        dispatch = self.service.dispatcher.dispatch
+        dispatch = self.dispatcher.dispatch
         while True:
             result = dispatch(self, item)
             if isinstance(result, Deferred):
@@ -244,3 +249,51 @@ class Rejected:
     def __init__(self, error, close):
         self.error = error
         self.close = close
+
+
+class Sessions:
+    """
+    The open connections of this node: a L{Session} for each, admitted
+    under the connection limits, swept when idle, and logged out when it
+    closes.  The port factories open sessions here.
+    """
+
+    def __init__(self, clock, dispatcher, limiter, presence):
+        """
+        @param dispatcher: the L{Dispatcher} every session's requests go to.
+        @param limiter: the L{Limiter} of connections, rates and buffers.
+        @param presence: the L{Presence} told when a session closes.
+        """
+        self.clock = clock
+        self.dispatcher = dispatcher
+        self.limiter = limiter
+        self.presence = presence
+        self._sessions = set()
+        self.idleSweeper = IdleSweeper(clock, limiter.limits.idleTimeout, self._sessions)
+
+    def __iter__(self):
+        return iter(self._sessions)
+
+    def __len__(self):
+        return len(self._sessions)
+
+    def open(self, protocol):
+        """
+        A new connection: its L{Session}.
+        """
+        session = Session(protocol, self.dispatcher, self.clock, self.limiter, self._closed)
+        self._sessions.add(session)
+        self.idleSweeper.start()
+        self.limiter.admit(session)
+        return session
+
+    def _closed(self, session):
+        self._sessions.discard(session)
+        self.limiter.release(session)
+        self.presence.loggedOut(session)
+
+    def stop(self):
+        """
+        Stop sweeping (the node is stopping).
+        """
+        self.idleSweeper.stop()

@@ -13,19 +13,23 @@ from twisted.application import strports
 from twisted.application.service import MultiService, Service
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
-from twisted.internet.testing import MemoryReactor
 from twisted.logger import Logger
 from twisted.python import usage
 
-from chatroom.cluster import DEFAULT_NODE_TIMEOUT
 from chatroom.limits import Limits, Rate
+from chatroom.nodes import DEFAULT_NODE_TIMEOUT
 from chatroom.passwords import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
+from chatroom.presence import DEFAULT_PRESENCE_MAX_GROUP
 from chatroom.protocol import DEFAULT_MAX_FRAME
 from chatroom.redis_server import APPENDFSYNC
-from chatroom.server import DEFAULT_PRESENCE_MAX_GROUP
-from chatroom.store.link import parseRedisURL
+from chatroom.store.urls import parseRedisURL
 from chatroom.store.messages import DEFAULT_RETENTION
 from chatroom.workers import SharedPortService, WorkerPool, parseTCP
+
+
+#: What endpoint descriptions are parsed with when they are only checked:
+#: parsing makes an endpoint object and never uses its reactor.
+_NO_REACTOR = object()
 
 
 def _positive(name, low=1, high=None):
@@ -178,7 +182,7 @@ class Options(usage.Options):
                 self[name] = None
                 continue
             try:
-                serverFromString(MemoryReactor(), value)
+                serverFromString(_NO_REACTOR, value)
             except Exception as e:
                 raise usage.UsageError("--%s: not an endpoint description: %r (%s)" % (name, value, e)) from None
         if self["redis"] is not None:
@@ -212,7 +216,7 @@ class Options(usage.Options):
 
         try:
             checkLoopback(self["manhole"])
-            serverFromString(MemoryReactor(), self["manhole"])
+            serverFromString(_NO_REACTOR, self["manhole"])
         except Exception as e:
             raise usage.UsageError("--manhole: %s" % (e,)) from None
         if self["workers"] > 1:
@@ -271,10 +275,9 @@ def makeService(options, reactor=None):
     gc.set_threshold(*GC_THRESHOLD)
     from chatroom.passwords import HashingThreads, PasswordHasher
     from chatroom.redis_server import EmbeddedRedis
-    from chatroom.server import ChatFactory, ChatService, debugFactory
-    from chatroom.store.link import RedisLink
-
-    from chatroom.cluster import RelayProtocol
+    from chatroom.server import ChatFactory, debugFactory
+    from chatroom.service import ChatService
+    from chatroom.store.redis import RedisStore
 
     top = StackedService()
     redis = options["redis"]
@@ -288,19 +291,18 @@ def makeService(options, reactor=None):
             arguments.append("--redis=unix://" + embedded.socket)
         WorkerPool(reactor, options["workers"], arguments, options["node-id"]).setServiceParent(top)
         return top
-    link = RedisLink(reactor, **redis)
-    subscriber = RedisLink(reactor, protocol=RelayProtocol, name="Redis pub/sub", **redis)
     threads = HashingThreads()
     threads.setServiceParent(top)
     hasher = PasswordHasher(reactor, threads.pool, options["hash-cost"], options["hash-memory"])
+    store = RedisStore(reactor, options["node-id"], retention=options["retention"], **redis)
     chat = ChatService(
-        reactor, link, hasher, options["node-id"],
-        retention=options["retention"], presenceMaxGroup=options["presence-max-group"],
-        limits=options.limits(),
-        maxFrame=options["max-frame"], subscriber=subscriber, nodeTimeout=options["node-timeout"],
+        reactor, store, hasher, options["node-id"], presenceMaxGroup=options["presence-max-group"],
+        limits=options.limits(), nodeTimeout=options["node-timeout"],
     )
     chat.setServiceParent(top)
-    for name, factory in (("port", ChatFactory(chat)), ("debug-port", debugFactory(chat))):
+    maxFrame = options["max-frame"]
+    factories = (("port", ChatFactory(chat.sessions, maxFrame)), ("debug-port", debugFactory(chat.sessions, maxFrame)))
+    for name, factory in factories:
         description = options[name]
         if description is None:
             continue

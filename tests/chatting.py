@@ -78,7 +78,7 @@ async def logout(chat, *clients):
     for _ in range(500):
         online = False
         for user in users:
-            if user in chat.service.registry or await chat.service.presence.isOnline(user):
+            if user in chat.service.registry or await chat.service.store.presence.isOnline(user):
                 online = True
         if not online:
             return

@@ -1,6 +1,6 @@
 """
-Small fakes for unit tests: a chat service with no Redis behind it, and
-protocols connected to a C{StringTransport}.
+Small fakes for unit tests: a chat node on the in-memory store and a fake
+clock, and protocols connected to a C{StringTransport}.
 """
 
 import json
@@ -8,15 +8,42 @@ import struct
 
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
-from chatroom.server import ChatFactory, ChatService, debugFactory
+from chatroom.server import ChatFactory, debugFactory
+from chatroom.service import ChatService
+from chatroom.store.memory import MemoryStore
+
+
+class UnitNode:
+    """
+    A L{ChatService} on a L{MemoryStore} and a L{MemoryReactorClock}, never
+    started and with no hasher: requests that need no password (C{ping},
+    every envelope error) work on it.
+    """
+
+    def __init__(self, maxFrame=1024, reactor=None, store=None, **options):
+        self.reactor = reactor if reactor is not None else MemoryReactorClock()
+        self.store = store if store is not None else MemoryStore(self.reactor, "unit")
+        self.service = ChatService(self.reactor, self.store, None, "unit", **options)
+        self.sessions = self.service.sessions
+        self.maxFrame = maxFrame
+
+    @property
+    def dispatcher(self):
+        """
+        The dispatcher sessions opened from now on use.
+        """
+        return self.sessions.dispatcher
+
+    @dispatcher.setter
+    def dispatcher(self, dispatcher):
+        self.sessions.dispatcher = dispatcher
 
 
 def makeService(maxFrame=1024, **options):
     """
-    A L{ChatService} that is never started: no Redis, no hasher.  Requests
-    that need neither (C{ping}, every envelope error) work on it.
+    A L{UnitNode}.
     """
-    return ChatService(MemoryReactorClock(), None, None, "unit", maxFrame=maxFrame, **options)
+    return UnitNode(maxFrame, **options)
 
 
 class HalfCloseableTransport(StringTransport):
@@ -32,7 +59,7 @@ def connectFrames(service):
     """
     A main-port protocol of C{service} on a C{StringTransport}.
     """
-    protocol = ChatFactory(service).buildProtocol(None)
+    protocol = ChatFactory(service.sessions, service.maxFrame).buildProtocol(None)
     transport = HalfCloseableTransport()
     protocol.makeConnection(transport)
     return protocol, transport
@@ -42,7 +69,7 @@ def connectLines(service):
     """
     A debug-port protocol of C{service} on a C{StringTransport}.
     """
-    protocol = debugFactory(service).buildProtocol(None)
+    protocol = debugFactory(service.sessions, service.maxFrame).buildProtocol(None)
     transport = HalfCloseableTransport()
     protocol.makeConnection(transport)
     return protocol, transport

@@ -14,11 +14,13 @@ import time
 from twisted.application.service import MultiService
 from twisted.internet import reactor
 
-from chatroom.cluster import RelayProtocol
 from chatroom.passwords import PasswordHasher
+from chatroom.protocol import DEFAULT_MAX_FRAME
 from chatroom.redis_server import EmbeddedRedis, findRedisServer
-from chatroom.server import ChatFactory, ChatService, debugFactory
-from chatroom.store.link import RedisLink
+from chatroom.server import ChatFactory, debugFactory
+from chatroom.service import ChatService
+from chatroom.store.messages import DEFAULT_RETENTION
+from chatroom.store.redis import RedisStore
 from tests.wire import connect
 
 
@@ -102,8 +104,9 @@ class ChatServer:
     A chatroom server running in the test's reactor, on loopback.
     """
 
-    def __init__(self, services, service, listening):
+    def __init__(self, services, service, listening, hasher=None):
         self.services = services
+        self.hasher = hasher
         self.service = service
         self.listening = listening
         self.port = listening[0].getHost().port
@@ -139,21 +142,21 @@ class ChatServer:
         await self.services.stopService()
 
 
-async def startChatServer(redis, node="test-node", **options):
+async def startChatServer(redis, node="test-node", retention=DEFAULT_RETENTION, maxFrame=DEFAULT_MAX_FRAME,
+                          **options):
     """
     Start a chatroom server on C{redis} (a L{RedisProcess}); wait until it
     is ready.
     """
     top = MultiService()
-    link = RedisLink(reactor, path=redis.socket)
-    subscriber = RedisLink(reactor, path=redis.socket, protocol=RelayProtocol, name="Redis pub/sub")
+    store = RedisStore(reactor, node, retention=retention, path=redis.socket)
     hasher = PasswordHasher(reactor, reactor.getThreadPool(), timeCost=1, memoryKiB=8)
-    service = ChatService(reactor, link, hasher, node, subscriber=subscriber, **options)
+    service = ChatService(reactor, store, hasher, node, **options)
     service.setServiceParent(top)
     top.startService()
     listening = [
-        reactor.listenTCP(0, ChatFactory(service), interface="127.0.0.1"),
-        reactor.listenTCP(0, debugFactory(service), interface="127.0.0.1"),
+        reactor.listenTCP(0, ChatFactory(service.sessions, maxFrame), interface="127.0.0.1"),
+        reactor.listenTCP(0, debugFactory(service.sessions, maxFrame), interface="127.0.0.1"),
     ]
     await service.ready
-    return ChatServer(top, service, listening)
+    return ChatServer(top, service, listening, hasher)

@@ -22,7 +22,7 @@ async def storeMany(chat, sender, recipient, count, text="离线消息 {i} 📨"
     msgIds = []
     for start in range(0, count, chunk):
         stored = await defer.gatherResults(
-            [defer.ensureDeferred(chat.service.messages.sendDirect(sender, recipient, text.format(i=i)))
+            [defer.ensureDeferred(chat.service.store.messages.sendDirect(sender, recipient, text.format(i=i)))
              for i in range(start, min(count, start + chunk))],
             consumeErrors=True,
         )
@@ -249,10 +249,10 @@ async def test_message_sent_live_during_backlog_push_comes_once(chat):
     # Stop reading so the push stalls half-way, then send live messages.
     bob.transport.pauseProducing()
     session = sessionOf(chat, bob)
-    await until(lambda: session.seen is not None)
+    await until(lambda: chat.service.delivery.isCatchingUp(session))
     live = await sendMany(alice, 20, to="bob")
     glive = await sendMany(alice, 5, kind="group.send", group="lobby")
-    assert session.seen is not None, "the push finished before the live messages; make it longer"
+    assert chat.service.delivery.isCatchingUp(session), "the push finished before the live messages; make it longer"
     bob.transport.resumeProducing()
     await receive(bob, 3025, timeout=20)
     await settle(bob, 0.3)
@@ -325,7 +325,7 @@ async def test_backlog_push_respects_backpressure(chat):
     try:
         await wait(1.5)
         stalled = sampler.peak
-        assert session.seen is not None, "the push should be stalled on the paused client"
+        assert chat.service.delivery.isCatchingUp(session), "the push should be stalled on the paused client"
         # Another user's requests are answered while the push waits.
         started = time.monotonic()
         await alice.request("ping")
@@ -333,7 +333,7 @@ async def test_backlog_push_respects_backpressure(chat):
 
         bob.transport.resumeProducing()
         latencies = []
-        while len(offline(bob)) < count and session.seen is not None:
+        while len(offline(bob)) < count and chat.service.delivery.isCatchingUp(session):
             started = time.monotonic()
             await alice.request("ping")
             latencies.append(time.monotonic() - started)
@@ -401,7 +401,7 @@ async def test_redis_lost_during_the_push_is_a_warning_not_a_traceback(chat, mon
     events = []
     globalLogPublisher.addObserver(events.append)
     try:
-        monkeypatch.setattr(chat.service.messages, "unread", lambda user: defer.fail(errors.Unavailable()))
+        monkeypatch.setattr(chat.service.store.messages, "unread", lambda user: defer.fail(errors.Unavailable()))
         await chat.user("alice")
         await wait(0.1)
     finally:

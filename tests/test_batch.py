@@ -23,7 +23,7 @@ def _commandCount(redis_process, command):
 async def test_one_turn_of_sends_and_acks_is_one_script_call_each(chat, redis_process):
     alice = await chat.user("alice")
     await chat.user("bob")
-    store = chat.service.messages
+    store = chat.service.store.messages
     before = _commandCount(redis_process, "evalsha")
     sends = [defer.ensureDeferred(store.sendDirect("alice", "bob", "第 %d 条 🙂" % i)) for i in range(20)]
     sends.append(defer.ensureDeferred(store.sendDirect("alice", "nobody", "丢失")))

@@ -268,7 +268,7 @@ def test_repliesInOrderWithRealDispatcher():
             self.sent.append(json.loads(payload))
 
     protocol = Protocol()
-    session = Session(service, protocol)
+    session = service.sessions.open(protocol)
     for rid in range(3):
         session.objectReceived({"type": "ping", "id": rid})
     slow.waits[2].callback("c")

@@ -17,7 +17,6 @@ import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from twisted.internet import defer
 from twisted.internet.error import ConnectionDone
 from twisted.internet.testing import MemoryReactorClock
 from twisted.logger import globalLogPublisher
@@ -25,8 +24,8 @@ from twisted.python.failure import Failure
 
 from chatroom import errors
 from chatroom.messages import REQUESTS
-from chatroom.server import ChatService
-from tests.fakes import connectFrames, connectLines, frame
+from chatroom.store.redis import RedisStore
+from tests.fakes import UnitNode, connectFrames, connectLines, frame
 
 MAX_FRAME = 16384
 
@@ -36,37 +35,16 @@ FUZZ = settings(
 )
 
 
-class UnavailableLink:
-    """
-    A Redis link whose Redis is always away.
-    """
-
-    connected = False
-
-    def __init__(self, reactor):
-        self.reactor = reactor
-
-    def onConnected(self, f):
-        pass
-
-    def whenConnected(self):
-        return defer.Deferred()
-
-    def execute(self, *args):
-        return defer.fail(errors.Unavailable())
-
-    def run(self, script, keys, args):
-        return defer.fail(errors.Unavailable())
-
-
 class Harness:
     """
-    A chat service on the fake link, whose logged failures are collected.
+    A chat service on a Redis store that never connects (so every command
+    fails with C{unavailable}), whose logged failures are collected.
     """
 
     def __init__(self):
         self.reactor = MemoryReactorClock()
-        self.service = ChatService(self.reactor, UnavailableLink(self.reactor), None, "fuzz", maxFrame=MAX_FRAME)
+        store = RedisStore(self.reactor, "fuzz", path="/nonexistent/redis.sock")
+        self.service = UnitNode(MAX_FRAME, self.reactor, store)
         self.failures = []
         self.protocols = []
 

@@ -184,9 +184,9 @@ async def test_thousand_member_group_gets_one_message_once_per_connection(chat):
     names = ["成员%04d" % i for i in range(1000)]
     # Accounts straight through the store, with one hash (the fixture's
     # hasher is at cost 1): this test is about delivery, not registration.
-    passwordHash = await chat.service.hasher.hash("pw")
+    passwordHash = await chat.hasher.hash("pw")
     await defer.gatherResults(
-        [defer.ensureDeferred(chat.service.accounts.create(n, passwordHash, n)) for n in names]
+        [defer.ensureDeferred(chat.service.store.accounts.create(n, passwordHash, n)) for n in names]
     )
     clients = []
     # In waves: connecting 1,000 at once overflows the listen backlog (50),

@@ -93,7 +93,7 @@ async def test_default_and_bounds_of_limit(chat):
     # stored through the server's store, faster than any send rate limit.
     oks = []
     for i in range(205):
-        stored = await chat.service.messages.sendGroup("lobby", "alice", "第%d条" % i)
+        stored = await chat.service.store.messages.sendGroup("lobby", "alice", "第%d条" % i)
         oks.append({"msg_id": stored.msgId})
     page = await bob.request("history", group="lobby")
     assert ids(page["messages"]) == ids(oks[-50:]) and page["more"] is True

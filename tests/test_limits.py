@@ -426,7 +426,7 @@ def test_slowConsumerDisconnected():
     """
     service = makeService(limits=Limits(maxBuffer=1000))
 
-    protocol = ChatFactory(service).buildProtocol(None)
+    protocol = ChatFactory(service.sessions, service.maxFrame).buildProtocol(None)
     transport = BufferingTransport()
     protocol.makeConnection(transport)
     session = protocol.session
@@ -445,7 +445,7 @@ def test_oneLargeReplyOnAnEmptyBufferIsFine():
     (a long history page) still goes out when nothing else waits.
     """
     service = makeService(limits=Limits(maxBuffer=1000))
-    protocol = ChatFactory(service).buildProtocol(None)
+    protocol = ChatFactory(service.sessions, service.maxFrame).buildProtocol(None)
     transport = BufferingTransport()
     protocol.makeConnection(transport)
     protocol.session.sendPayload(encode({"type": "ok", "text": "😀" * 5000}))

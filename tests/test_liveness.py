@@ -75,7 +75,7 @@ def test_idleConnectionClosed():
     # Gone for the service too (the protocol tells it when the transport
     # reports the close).
     protocol.connectionLost(None)
-    assert service.sessions == set()
+    assert len(service.sessions) == 0
     # Only the sweep, shared by all connections, is left.
     assert len(clock.getDelayedCalls()) == 1
 

@@ -205,7 +205,7 @@ async def test_namespace(chat):
     info = await namespace.redisInfo()
     assert info["connected"] is True and info["ping_ms"] >= 0 and "redis_version" in info
     names = namespace.asDict()
-    assert names["registry"] is chat.service.registry and names["link"] is chat.service.link
+    assert names["registry"] is chat.service.registry and names["store"] is chat.service.store
     await alice.request("logout")
     assert namespace.online() == {"张三": 1}
 

@@ -351,9 +351,9 @@ def test_connectionLostForgetsSession(conn):
     from twisted.python.failure import Failure
 
     proto, transport = conn
-    service = proto.factory.service
+    service = proto.factory
     assert len(service.sessions) == 1
     proto.connectionLost(Failure(ConnectionDone()))
-    assert service.sessions == set()
+    assert len(service.sessions) == 0
     proto.stringReceived(b'{"type": "ping"}')
     assert transport.value() == b""

@@ -16,7 +16,7 @@ import pytest_twisted
 from twisted.logger import globalLogPublisher
 
 from chatroom.store import keys
-from chatroom.store.link import SCRIPTS
+from chatroom.store.scripts import SCRIPTS
 from tests.servers import RedisProcess, startChatServer
 from tests.wire import WireError, until, wait
 
@@ -103,7 +103,7 @@ async def test_requests_fail_at_once_while_redis_is_down_then_work_again(own_red
     Redis back: the same connection sends again, without a restart, and
     the history holds exactly the acknowledged messages.
     """
-    link = server.service.link
+    link = server.service.store.link
     alice = await server.user("小明")
     bob = await server.user("bob")
     first = await alice.request("send", to="bob", text="出发前 🚀")
@@ -174,7 +174,7 @@ async def test_a_frozen_redis_times_out_then_recovers(own_redis, server):
     after the reply timeout; later requests fail at once until it answers
     again, and then everything works.
     """
-    link = server.service.link
+    link = server.service.store.link
     alice = await server.user("alice")
     bob = await server.user("bob")
     link.setReplyTimeout(0.5)
@@ -202,7 +202,7 @@ async def test_scripts_are_loaded_again_on_reconnection(own_redis, server):
     before the new connection is used, so no request has to fall back to
     EVAL (which would run after commands sent later than it).
     """
-    link = server.service.link
+    link = server.service.store.link
     own_redis.kill()
     await until(lambda: not link.connected, timeout=2)
     # (An append-only file keeps the scripts loaded before; an empty Redis
@@ -234,7 +234,7 @@ async def test_connections_closed_during_the_outage_are_counted_out(own_redis, s
     A user whose connection closed while Redis was away is offline once it
     is back (and its neighbours are told); one who stayed is still online.
     """
-    link = server.service.link
+    link = server.service.store.link
     alice = await server.user("alice")
     bob = await server.user("鲍勃")
     own_redis.kill()
@@ -251,7 +251,7 @@ async def test_live_users_are_counted_again_after_redis_lost_its_data(own_redis,
     A Redis that comes back empty (no persistence) is told again who is
     connected to this node, and the lobby exists again.
     """
-    link = server.service.link
+    link = server.service.store.link
     alice = await server.user("alice")
     bob = await server.user("鲍勃")
     own_redis.kill()
@@ -276,7 +276,7 @@ async def test_recount_after_a_restart_with_data_counts_nobody_twice(own_redis, 
     it does not add to them, so a user with two connections goes offline
     when both are closed, not before and not never.
     """
-    link = server.service.link
+    link = server.service.store.link
     watcher = await server.user("watcher")
     alice1 = await server.user("alice")
     alice2 = await server.user("alice", register=False)
@@ -311,7 +311,7 @@ async def test_an_outage_longer_than_the_node_timeout_reaps_nobody_alive(own_red
         await wait(1.5)
         restart(own_redis)
         for node in (nodeA, nodeB):
-            await until(lambda: node.service.link.connected, timeout=10)
+            await until(lambda: node.service.store.link.connected, timeout=10)
         # A few heartbeats (every timeout / 3), reaps included.
         await wait(1.5)
         assert await online(alice) == ["alice", "鲍勃"]

@@ -203,7 +203,7 @@ async def test_send_fails_unavailable_when_redis_goes_between_request_and_batch(
     from twisted.internet import defer, reactor
 
     from chatroom import errors
-    from chatroom.store.link import RedisLink
+    from chatroom.store.connection import RedisLink
     from chatroom.store.messages import MessageStore
 
     link = RedisLink(reactor, path=redis_process.socket)

@@ -49,6 +49,9 @@ class FakeService:
     def sessionClosed(self, session):
         self.closed.append(session)
 
+    def open(self, protocol):
+        return Session(protocol, self.dispatcher, self.reactor, closed=self.sessionClosed)
+
 
 class FakeProtocol:
     def __init__(self):
@@ -62,7 +65,7 @@ class FakeProtocol:
 def makeSession():
     service = FakeService()
     protocol = FakeProtocol()
-    return service, protocol, Session(service, protocol)
+    return service, protocol, service.open(protocol)
 
 
 def ids(protocol):
@@ -229,7 +232,7 @@ class OneSessionFactory:
         self.service = FakeService()
 
     def openSession(self, protocol):
-        self.session = Session(self.service, protocol)
+        self.session = self.service.open(protocol)
         return self.session
 
 

@@ -11,7 +11,7 @@ from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 
-from chatroom.server import ChatService
+from chatroom.service import ChatService
 from chatroom.tap import Options, makeService
 
 
@@ -151,10 +151,9 @@ def test_makeServiceEmbedded(tmp_path):
     assert names[0] == "EmbeddedRedis"
     assert sum(isinstance(s, StreamServerEndpointService) for s in top) == 2
     chat = [s for s in top if isinstance(s, ChatService)][0]
-    assert chat.link.address.startswith("unix:" + str(tmp_path))
-    assert chat.maxFrame == 65536
-    assert chat.presenceMaxGroup == 500
-    assert chat.hasher.timeCost == 2 and chat.hasher.memoryKiB == 19456
+    assert chat.store.link.address.startswith("unix:" + str(tmp_path))
+    assert {s.factory.maxFrame for s in top if isinstance(s, StreamServerEndpointService)} == {65536}
+    assert chat.presence.maxGroup == 500
 
 
 def test_makeServiceExternal(tmp_path):
@@ -169,8 +168,8 @@ def test_makeServiceExternal(tmp_path):
     assert "EmbeddedRedis" not in names
     assert sum(isinstance(s, StreamServerEndpointService) for s in top) == 1
     chat = [s for s in top if isinstance(s, ChatService)][0]
-    assert chat.maxFrame == 2048
-    assert chat.link.address == "127.0.0.1:6390"
+    assert [s.factory.maxFrame for s in top if isinstance(s, StreamServerEndpointService)] == [2048]
+    assert chat.store.link.address == "127.0.0.1:6390"
 
 
 def test_passwordHashingHasOneThreadPerCore(tmp_path):

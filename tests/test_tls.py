@@ -62,7 +62,7 @@ async def tlsServer(chat, tmp_path):
     description = "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (keyPath, certPath)
     # The option twistd takes accepts it too.
     ServerOptions().parseOptions(["--port", description, "--debug-port", "none"])
-    port = await serverFromString(reactor, description).listen(ChatFactory(chat.service))
+    port = await serverFromString(reactor, description).listen(ChatFactory(chat.service.sessions, 65536))
     yield port.getHost().port, certPath
     await port.stopListening()
 

@@ -6,8 +6,8 @@ Handlers for accounts and connections: register, login, logout, users, ping.
 from twisted.logger import Logger
 
 from chatroom import errors
-from chatroom.dispatch import handles
 from chatroom.connections import addressOf
+from chatroom.dispatch import handles
 from chatroom.messages import Login, Logout, Ping, Register, Users
 
 
@@ -18,38 +18,54 @@ class AccountHandler:
 
     log = Logger()
 
-    def __init__(self, service):
-        self.service = service
+    def __init__(self, accounts, online, presence, backlog, hasher, logins):
+        """
+        @param accounts: the L{IAccountStore}.
+        @param online: the L{IPresenceStore} (who is online, cluster-wide).
+        @param presence: the L{Presence} that logs connections in and out.
+        @param backlog: the L{Backlog} that pushes missed messages.
+        @param hasher: the L{PasswordHasher}.
+        @param logins: the L{LoginThrottle} of failed attempts.
+        """
+        self.accounts = accounts
+        self.online = online
+        self.presence = presence
+        self.backlog = backlog
+        self.hasher = hasher
+        self.logins = logins
 
     @handles(Register)
     async def register(self, session, request):
-        accounts = self.service.accounts
-        with self.service.limiter.logins.register(addressOf(session), request.user):
+        accounts = self.accounts
+        with self.logins.register(addressOf(session), request.user):
             # Refuse a taken name before paying for a hash; the store
             # refuses it again atomically.
             if await accounts.credentials(request.user) is not None:
                 raise errors.UserExists()
-            passwordHash = await self.service.hasher.hash(request.password)
+            passwordHash = await self.hasher.hash(request.password)
             await accounts.create(request.user, passwordHash, request.name or request.user)
         self.log.info("Registered {user}", user=request.user)
         return {"user": request.user}
 
     @handles(Login)
     async def login(self, session, request):
-        # Failed attempts slow down further guesses (see chatroom.limits).
-        with self.service.limiter.logins.attempt(addressOf(session), request.user):
-            credentials = await self.service.accounts.credentials(request.user)
-            valid = await self.service.hasher.verify(credentials and credentials[0], request.password)
+        # Failed attempts slow down further guesses (see chatroom.logins).
+        with self.logins.attempt(addressOf(session), request.user):
+            credentials = await self.accounts.credentials(request.user)
+            valid = await self.hasher.verify(credentials and credentials[0], request.password)
             if not valid or credentials is None:
                 raise errors.AuthFailed()
         if session.user == request.user:
             # Already this user here: nothing changes, nobody is told.
-            online = await self.service.presence.count()
+            online = await self.online.count()
             return {"user": request.user, "name": credentials[1], "online": online}
         if session.user is not None:
             # Logging in again on a logged-in connection switches user.
-            self.service.loggedOut(session)
-        online = await self.service.loggedIn(session, request.user)
+            self.presence.loggedOut(session)
+        online = await self.presence.loggedIn(session, request.user)
+        if session.user == request.user:
+            # The missed messages come after the login's reply.
+            session.callAfterReply(self.backlog.push, session)
         return {"user": request.user, "name": credentials[1], "online": online}
 
     @handles(Logout)
@@ -59,7 +75,7 @@ class AccountHandler:
 
     @handles(Users)
     async def users(self, session, request):
-        users, cursor, total = await self.service.presence.page(request.cursor, request.limit)
+        users, cursor, total = await self.online.page(request.cursor, request.limit)
         return {
             "users": [{"user": user, "name": name} for user, name in users],
             "cursor": cursor,

@@ -4,12 +4,7 @@ Handlers for groups: create, join, leave, list, members and send.
 """
 
 from chatroom.dispatch import handles
-from chatroom.messages import (
-    GroupCreate, GroupJoin, GroupLeave, GroupList, GroupMembers, GroupSend,
-    messageEvent, timestampOf,
-)
-from chatroom.protocol import encode
-from chatroom.store import keys
+from chatroom.messages import GroupCreate, GroupJoin, GroupLeave, GroupList, GroupMembers, GroupSend, timestampOf
 
 
 class GroupHandler:
@@ -17,48 +12,51 @@ class GroupHandler:
     Group membership and group messages.
     """
 
-    def __init__(self, service):
-        self.service = service
+    def __init__(self, groups, messages, presence, delivery):
+        """
+        @param groups: the L{IGroupStore}.
+        @param messages: the L{IMessageStore}.
+        @param presence: the L{Presence} that follows membership changes.
+        @param delivery: the L{Delivery} of stored messages.
+        """
+        self.groups = groups
+        self.messages = messages
+        self.presence = presence
+        self.delivery = delivery
 
     @handles(GroupCreate)
     async def create(self, session, request):
-        await self.service.groups.create(request.group, session.user)
-        await self.service.joinedGroup(session, request.group, created=True)
+        await self.groups.create(request.group, session.user)
+        await self.presence.joined(session, request.group, created=True)
         return {"group": request.group}
 
     @handles(GroupJoin)
     async def join(self, session, request):
-        user, group = session.user, request.group
-        if await self.service.groups.join(group, user):
-            await self.service.joinedGroup(session, group)
+        group = request.group
+        if await self.groups.join(group, session.user):
+            await self.presence.joined(session, group)
         return {"group": group}
 
     @handles(GroupLeave)
     async def leave(self, session, request):
-        user, group = session.user, request.group
-        await self.service.groups.leave(group, user)
-        self.service.leftGroup(session, group)
+        group = request.group
+        await self.groups.leave(group, session.user)
+        self.presence.left(session, group)
         return {"group": group}
 
     @handles(GroupList)
     async def list(self, session, request):
-        return {"groups": await self.service.groups.groupsOf(session.user)}
+        return {"groups": await self.groups.groupsOf(session.user)}
 
     @handles(GroupMembers)
     async def members(self, session, request):
-        members = await self.service.groups.members(request.group)
+        members = await self.groups.members(request.group)
         return {"members": [{"user": user, "online": online} for user, online in members]}
 
     @handles(GroupSend)
     async def send(self, session, request):
         group = request.group
-        stored = await self.service.messages.sendGroup(group, session.user, request.text, request.cid)
-        ts = timestampOf(stored.msgId)
+        stored = await self.messages.sendGroup(group, session.user, request.text, request.cid)
         if not stored.replayed:
-            # Encoded once; the same bytes go to every member's connections.
-            payload = encode(messageEvent(stored.msgId, session.user, request.text, ts, group=group))
-            self.service.deliverMessage(
-                self.service.registry.members(group), keys.groupStream(group), stored.msgId, payload, exclude=session
-            )
-            self.service.relay.group(group, stored.msgId, payload)
-        return {"msg_id": stored.msgId, "ts": ts}
+            self.delivery.group(group, session.user, request.text, stored, exclude=session)
+        return {"msg_id": stored.msgId, "ts": timestampOf(stored.msgId)}

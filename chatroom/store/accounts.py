@@ -4,7 +4,7 @@ User accounts: password hashes and display names.
 """
 
 from chatroom.store import keys
-from chatroom.store.link import Script
+from chatroom.store.scripts import Script
 
 LOBBY = "lobby"
 

@@ -7,7 +7,7 @@ as a single script call.
 from twisted.internet import defer
 
 from chatroom.errors import Unavailable
-from chatroom.store.link import scriptError
+from chatroom.store.scripts import scriptError
 
 
 class ScriptBatch:
@@ -18,8 +18,10 @@ class ScriptBatch:
 
     The script gets C{fixed} followed by every call's arguments (each call
     the same number) in C{ARGV}, and returns one string per call:
-    C{'1|value'}, or C{'0|error code'} for a call that failed on its own
-    (flat strings: txredisapi converts every element of a reply in Python).
+    C{'1|field|field...'}, or C{'0|error code'} for a call that failed on
+    its own (flat strings: txredisapi converts every element of a reply in
+    Python).  Each call's fields are split here, once, and given to
+    C{parse}, which makes the value the call's Deferred fires with.
 
     @cvar maxBatch: the most calls run by one script call, which bounds how
         long one call keeps Redis busy.
@@ -27,8 +29,9 @@ class ScriptBatch:
 
     maxBatch = 256
 
-    def __init__(self, link, reactor, script, fixed=()):
+    def __init__(self, link, reactor, script, parse, fixed=()):
         self.link = link
+        self.parse = parse
         self.reactor = reactor
         self.script = script
         self.fixed = list(fixed)
@@ -59,12 +62,13 @@ class ScriptBatch:
             )
 
     def _done(self, results, chunk):
+        parse = self.parse
         for (d, _), result in zip(chunk, results):
-            ok, _, value = result.partition("|")
-            if ok == "1":
-                d.callback(value)
+            fields = result.split("|")
+            if fields[0] == "1":
+                d.callback(parse(fields))
             else:
-                d.errback(scriptError(value))
+                d.errback(scriptError(fields[1]))
 
     def _failed(self, failure, chunk):
         for d, _ in chunk:

@@ -4,7 +4,7 @@ Groups and their members.
 """
 
 from chatroom.store import keys
-from chatroom.store.link import Script
+from chatroom.store.scripts import Script
 
 _create = Script("group_create")
 _join = Script("group_join")

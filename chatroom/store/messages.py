@@ -7,9 +7,10 @@ and the index of conversations that may hold unread messages.
 
 import attr
 
+from chatroom.messages import Conversation
 from chatroom.store import keys
 from chatroom.store.batch import ScriptBatch
-from chatroom.store.link import Script
+from chatroom.store.scripts import Script
 
 DEFAULT_RETENTION = 100_000
 
@@ -43,24 +44,23 @@ class Stored:
     replayed = attr.ib(default=False)
     nodes = attr.ib(default=())
 
-
-@attr.s(frozen=True, slots=True)
-class Conversation:
-    """
-    A conversation of a user with a peer (C{kind} C{"u"}) or in a group
-    (C{kind} C{"g"}).
-    """
-
-    kind = attr.ib()
-    name = attr.ib()
-
-    def stream(self, user):
+    @classmethod
+    def fromDirectReply(cls, fields):
         """
-        The Redis stream of this conversation as seen by C{user}.
+        Read the fields of one C{send_direct} reply: C{1, msg_id, status,
+        replayed, nodes}.
         """
-        if self.kind == "u":
-            return keys.directStream(user, self.name)
-        return keys.groupStream(self.name)
+        _, msgId, status, replayed, nodes = fields
+        return cls(msgId, status, replayed == "1", nodes.split(",") if nodes else ())
+
+
+def streamOf(conversation, user):
+    """
+    The Redis stream of C{conversation} as seen by C{user}.
+    """
+    if conversation.kind == "u":
+        return keys.directStream(user, conversation.name)
+    return keys.groupStream(conversation.name)
 
 
 class MessageStore:
@@ -78,11 +78,11 @@ class MessageStore:
         self.reactor = reactor
         self.retention = retention
         self._sendDirect = ScriptBatch(
-            link, reactor, _sendDirect, [retention, keys.USER, keys.PENDING, keys.LOCATIONS]
+            link, reactor, _sendDirect, Stored.fromDirectReply, [retention, keys.USER, keys.PENDING, keys.LOCATIONS]
         )
-        self._ack = ScriptBatch(link, reactor, _ack)
+        self._ack = ScriptBatch(link, reactor, _ack, _moved)
 
-    async def sendDirect(self, sender, recipient, text, cid=None):
+    def sendDirect(self, sender, recipient, text, cid=None):
         """
         Store a direct message; mark it unread for C{recipient}.
 
@@ -91,12 +91,10 @@ class MessageStore:
 
         @rtype: L{Stored}
         """
-        result = await self._sendDirect(
+        return self._sendDirect(
             recipient, keys.directStream(sender, recipient), sender, text,
             "" if cid is None else keys.cid(sender, "u:" + recipient, cid),
         )
-        msgId, status, replayed, nodes = result.split("|")
-        return Stored(msgId, status, replayed == "1", nodes.split(",") if nodes else [])
 
     async def sendGroup(self, group, sender, text, cid=None):
         """
@@ -127,8 +125,8 @@ class MessageStore:
         nameKey, membersKey = self._conversationKeys(user, conversation)
         return self._ack(
             conversation.kind, conversation.name, user, upto,
-            nameKey, membersKey, conversation.stream(user), keys.readPositions(user), keys.pending(user),
-        ).addCallback(lambda moved: moved == "1")
+            nameKey, membersKey, streamOf(conversation, user), keys.readPositions(user), keys.pending(user),
+        )
 
     async def history(self, user, conversation, before, limit):
         """
@@ -140,7 +138,7 @@ class MessageStore:
         end = "+" if before is None else "(" + before
         entries = await self.link.run(
             _history,
-            self._conversationKeys(user, conversation) + [conversation.stream(user)],
+            self._conversationKeys(user, conversation) + [streamOf(conversation, user)],
             [conversation.kind, conversation.name, user, end, limit + 1],
         )
         more = len(entries) > limit
@@ -169,9 +167,14 @@ class MessageStore:
         @return: a list of C{(msg_id, fields)}.
         """
         entries = await self.link.execute(
-            "XRANGE", conversation.stream(user), "(" + position, "+", "COUNT", count
+            "XRANGE", streamOf(conversation, user), "(" + position, "+", "COUNT", count
         )
         return [(msgId, _fields(flat)) for msgId, flat in entries]
+
+
+def _moved(fields):
+    # One ack's reply: 1, moved (0/1).
+    return fields[1] == "1"
 
 
 def _fields(flat):

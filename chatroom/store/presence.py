@@ -4,7 +4,7 @@ Who is online, cluster-wide: which users have connections on which nodes.
 """
 
 from chatroom.store import keys
-from chatroom.store.link import Script
+from chatroom.store.scripts import Script
 
 _connect = Script("connect")
 _disconnect = Script("disconnect")

@@ -1,153 +1,19 @@
-# -*- test-case-name: tests.test_store -*-
+# -*- test-case-name: tests.store.test_connection -*-
 """
 The connection to Redis: a txredisapi factory kept connected by a service,
-and the one place that turns Redis failures into protocol errors.
+with one reply watchdog, and the one place that turns Redis failures into
+protocol errors.
 """
-
-import hashlib
-import pkgutil
-from urllib.parse import unquote, urlparse
 
 import txredisapi
 from twisted.application.service import Service
 from twisted.internet import defer, task
 from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint
-from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.logger import Logger
-from zope.interface import implementer
 
 from chatroom import errors
-
-#: Redis error replies our scripts raise, by protocol code.
-_SCRIPT_ERRORS = {
-    cls.code: cls
-    for cls in (
-        errors.UserExists, errors.NoSuchUser, errors.GroupExists,
-        errors.NoSuchGroup, errors.NotMember,
-    )
-}
-
-
-#: Every L{Script} made, by name: loaded into Redis on every connection.
-SCRIPTS = {}
-
-
-#: Functions every script may use.
-_LIBRARY = pkgutil.get_data("chatroom.store", "lua/_lib.lua").decode("utf-8")
-
-
-class Script:
-    """
-    A Lua script shipped in C{chatroom/store/lua}, run with EVALSHA.
-    """
-
-    def __init__(self, name):
-        self.name = name
-        self.source = _LIBRARY + pkgutil.get_data("chatroom.store", "lua/%s.lua" % (name,)).decode("utf-8")
-        self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
-        SCRIPTS[name] = self
-
-
-def parseRedisURL(url):
-    """
-    Parse C{redis://[:password@]host[:port][/db]},
-    C{unix:///path/to/socket[?db=N]} or
-    C{sentinel://[:password@]host[:port][,host[:port]...]/master[/db]} (the
-    master named C{master} of a Redis replicated under Sentinel; the
-    password is the master's) into keyword arguments for L{RedisLink}.
-
-    @raise ValueError: for anything else.
-    """
-    parsed = urlparse(url)
-    if parsed.scheme == "sentinel":
-        return _parseSentinelURL(url, parsed)
-    password = unquote(parsed.password) if parsed.password else None
-    if parsed.scheme == "redis":
-        if not parsed.hostname:
-            raise ValueError("no host in %r" % (url,))
-        db = parsed.path.strip("/") or "0"
-        if not db.isdigit():
-            raise ValueError("database must be a number in %r" % (url,))
-        return {"host": parsed.hostname, "port": parsed.port or 6379, "db": int(db), "password": password}
-    if parsed.scheme == "unix":
-        if not parsed.path:
-            raise ValueError("no socket path in %r" % (url,))
-        db = "0"
-        for part in parsed.query.split("&"):
-            if part.startswith("db="):
-                db = part[3:]
-        if not db.isdigit():
-            raise ValueError("database must be a number in %r" % (url,))
-        return {"path": parsed.path, "db": int(db), "password": password}
-    raise ValueError("expected redis://host:port/db, unix:///path or sentinel://host:port/master, not %r" % (url,))
-
-
-def _parseSentinelURL(url, parsed):
-    userinfo, _, hosts = parsed.netloc.rpartition("@")
-    password = unquote(userinfo.partition(":")[2]) if userinfo else None
-    sentinels = []
-    for address in hosts.split(","):
-        if address.startswith("["):
-            host, _, port = address[1:].partition("]")
-            port = port[1:] or "26379"
-        else:
-            host, colon, port = address.partition(":")
-            port = port if colon else "26379"
-        if not host or not port.isdigit():
-            raise ValueError("bad Sentinel address %r in %r" % (address, url))
-        sentinels.append((host, int(port)))
-    parts = parsed.path.strip("/").split("/")
-    master = unquote(parts[0])
-    db = parts[1] if len(parts) > 1 else "0"
-    if not master or len(parts) > 2 or not db.isdigit():
-        raise ValueError("expected sentinel://host:port[,host:port...]/master[/db], not %r" % (url,))
-    return {"sentinels": sentinels, "master": master, "db": int(db), "password": password or None}
-
-
-@implementer(IStreamClientEndpoint)
-class SentinelEndpoint:
-    """
-    Connects to the current master of a Redis replicated under Sentinel:
-    before every connection attempt it asks the Sentinels where the master
-    is, so that after a failover the link reconnects to the new one.
-    """
-
-    log = Logger()
-
-    #: Seconds to wait for a Sentinel to name a master that is up; after
-    #: that the connection attempt fails and is retried with backoff.
-    discoveryTimeout = 2
-
-    def __init__(self, reactor, sentinels, master):
-        self._reactor = reactor
-        self.sentinels = sentinels
-        self.master = master
-        self._sentinel = None
-        self.current = None
-
-    def connect(self, protocolFactory):
-        if self._sentinel is None:
-            self._sentinel = txredisapi.Sentinel(self.sentinels)
-            self._sentinel.discovery_timeout = self.discoveryTimeout
-        d = self._sentinel.discover_master(self.master)
-
-        def found(address):
-            if address != self.current:
-                self.log.info("Sentinel names {address} the master of {master}",
-                              address="%s:%d" % address, master=self.master)
-                self.current = address
-            return HostnameEndpoint(self._reactor, address[0], address[1], timeout=5).connect(protocolFactory)
-
-        return d.addCallback(found)
-
-    def stop(self):
-        """
-        Close the connections to the Sentinels.
-        """
-        sentinel, self._sentinel = self._sentinel, None
-        if sentinel is None:
-            return defer.succeed(None)
-        return sentinel.disconnect().addErrback(lambda f: None)
+from chatroom.store.scripts import _SCRIPT_ERRORS, SCRIPTS
+from chatroom.store.sentinel import SentinelEndpoint
 
 
 class _LinkFactory(txredisapi.RedisFactory):
@@ -255,6 +121,8 @@ class RedisLink(Service):
         self.factory.maxDelay = 5
         self._waiting = []
         self._onConnected = []
+        #: On a pub/sub link, called with every message received.
+        self.onMessage = None
 
     def startService(self):
         super().startService()
@@ -374,14 +242,6 @@ class RedisLink(Service):
             return self._connection().execute_command("EVAL", script.source, len(keys), *keys, *args)
 
         return d.addErrback(noScript).addErrback(_translate, conn)
-
-
-def scriptError(code):
-    """
-    The protocol error for an error code a script returned as a value.
-    """
-    cls = _SCRIPT_ERRORS.get(code)
-    return cls() if cls is not None else errors.Internal("storage error %r" % (code,))
 
 
 def _translate(failure, conn=None):

@@ -1,0 +1,143 @@
+# -*- test-case-name: tests.test_delivery -*-
+"""
+Who gets this message: the one place that takes a stored message, or an
+event, to every connection that should have it.
+"""
+
+from chatroom.messages import directIdentity, groupIdentity, messageEvent, timestampOf
+from chatroom.protocol import encode
+
+
+class Delivery:
+    """
+    Takes a stored message to the connections of this node that should have
+    it (through the L{PresenceRegistry}) and to the other nodes (through the
+    L{Relay}), encoding it once for all of them.
+
+    While a connection's missed messages are being pushed after its login
+    (L{chatroom.backlog.MissedMessages}), this remembers what reached it
+    live, so that the push does not show it twice.
+    """
+
+    def __init__(self, registry, relay):
+        self.registry = registry
+        self.relay = relay
+        # Session -> set of (conversation identity, msg_id) it got live,
+        # for the sessions whose missed messages are being pushed.
+        self._catchingUp = {}
+
+    # Stored messages, from a handler.
+
+    def direct(self, sender, to, text, stored, exclude=None):
+        """
+        Deliver a direct message just stored (a L{Stored}): to the
+        recipient's connections, the sender's other ones, and the nodes
+        where either has connections.
+        """
+        payload = encode(messageEvent(stored.msgId, sender, text, timestampOf(stored.msgId), to=to))
+        self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), stored.msgId,
+                      payload, exclude)
+        self.relay.direct(stored.nodes, to, sender, stored.msgId, payload)
+
+    def group(self, group, sender, text, stored, exclude=None):
+        """
+        Deliver a group message just stored: to the members' connections
+        here, and once to every other node with members online.
+        """
+        payload = encode(messageEvent(stored.msgId, sender, text, timestampOf(stored.msgId), group=group))
+        self._toUsers(self.registry.members(group), groupIdentity(group), stored.msgId, payload, exclude)
+        self.relay.group(group, stored.msgId, payload)
+
+    def groupEvent(self, group, payload, exclude=None):
+        """
+        Deliver a C{group} event (encoded) to the group's members online
+        here and on the other nodes.
+        """
+        self.toUsers(self.registry.members(group), payload, exclude)
+        self.relay.groupEvent(group, payload)
+
+    # The same, arriving from another node.
+
+    def relayedDirect(self, to, sender, msgId, payload):
+        """
+        A direct message stored by another node.
+        """
+        self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), msgId, payload)
+
+    def relayedGroup(self, group, msgId, payload):
+        """
+        A group message stored by another node.
+        """
+        self._toUsers(self.registry.members(group), groupIdentity(group), msgId, payload)
+
+    def relayedGroupEvent(self, group, payload):
+        """
+        A C{group} event from another node.
+        """
+        self.toUsers(self.registry.members(group), payload)
+
+    # Writing to connections.
+
+    def toUsers(self, users, payload, exclude=None):
+        """
+        Write C{payload} (encoded once) to every connection of C{users} on
+        this node but C{exclude}.
+        """
+        sessions = self.registry.sessions
+        for user in users:
+            for session in sessions(user):
+                if session is not exclude:
+                    session.sendPayload(payload)
+
+    def _toUsers(self, users, identity, msgId, payload, exclude=None):
+        sessions = self.registry.sessions
+        catchingUp = self._catchingUp
+        for user in users:
+            for session in sessions(user):
+                if session is not exclude:
+                    if catchingUp:
+                        seen = catchingUp.get(session)
+                        if seen is not None:
+                            seen.add((identity, msgId))
+                    session.sendPayload(payload)
+
+    # Missed messages.
+
+    def catchUp(self, session):
+        """
+        Remember what reaches C{session} live from now on (called at login,
+        before it can receive anything) until L{caughtUp}: the set of
+        C{(conversation identity, msg_id)} it fills, the one already
+        started if there is one.
+        """
+        seen = self._catchingUp.get(session)
+        if seen is None:
+            seen = self._catchingUp[session] = set()
+        return seen
+
+    def caughtUp(self, session, seen):
+        """
+        The missed messages of C{session} are pushed: forget C{seen}
+        (unless a later login of the connection replaced it).
+        """
+        if self._catchingUp.get(session) is seen:
+            del self._catchingUp[session]
+
+    def isCatchingUp(self, session):
+        """
+        Whether C{session}'s missed messages are being pushed.
+        """
+        return session in self._catchingUp
+
+    def forget(self, session):
+        """
+        C{session} logged out: whatever it was catching up on is moot.
+        """
+        self._catchingUp.pop(session, None)
+
+    def seenLive(self, session, identity, msgId):
+        """
+        Whether C{session} got that message live while catching up.
+        """
+        seen = self._catchingUp.get(session)
+        return seen is not None and (identity, msgId) in seen

@@ -1,0 +1,215 @@
+# -*- test-case-name: tests.test_cluster -*-
+"""
+What one node tells the others.
+
+Several server processes (nodes) serve one user base through one store.
+L{Relay} carries, as envelopes published through the store's
+L{chatroom.store.interfaces.INodeStore}: a direct message to the nodes of
+its recipient and sender, a group message once to every node with online
+members of the group (each node watches the groups it has members of),
+presence and membership changes to every node.  Messages between users of
+the same node never leave it.
+"""
+
+from twisted.logger import Logger
+
+#: Separates the fields of an envelope; never part of a name or node id.
+_SEP = b"\x1f"
+#: Separates the groups in a presence envelope.
+_LIST = b"\x1e"
+
+
+class Relay:
+    """
+    Envelopes between nodes: made here, published through the node store,
+    and, when they arrive, handed to L{Delivery} (messages and group
+    events) or L{Presence} (presence and membership).
+
+    @ivar nodes: the nodes known to exist (kept by L{NodeMonitor}).
+    """
+
+    log = Logger()
+
+    def __init__(self, store, node, registry):
+        """
+        @param store: the L{INodeStore}.
+        @param node: this node's id.
+        @param registry: this node's L{PresenceRegistry}.
+        """
+        self.store = store
+        self.node = node
+        self.registry = registry
+        self.nodes = {node}
+        # Where arriving envelopes go (see attach).
+        self._delivery = None
+        self._presenceOf = None
+        self._greeted = False
+        self._encodedNode = node.encode("utf-8")
+        self._handlers = {
+            b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
+            b"p": self._presence, b"j": self._joined, b"l": self._left,
+            b"h": self._hello,
+        }
+        store.listen(self.received)
+        store.onListening(self._listening)
+
+    def attach(self, delivery, presence):
+        """
+        Hand arriving envelopes to C{delivery} and C{presence}.
+        """
+        self._delivery = delivery
+        self._presenceOf = presence
+
+    @property
+    def multiNode(self):
+        """
+        Whether other nodes exist, so that relaying is needed at all.
+        """
+        return len(self.nodes) > 1
+
+    # Subscriptions.
+
+    def whenListening(self):
+        """
+        A Deferred that fires once this node hears what is published to it.
+        """
+        return self.store.whenListening()
+
+    def _listening(self):
+        # Subscribed again after an outage: say hello again, for the nodes
+        # that started meanwhile.
+        if self._greeted:
+            self.hello()
+
+    def hello(self):
+        """
+        Tell the other nodes that this one exists.
+
+        Said first after this node listens and has added itself to the
+        nodes set: of two nodes starting together, the one whose heartbeat
+        ran first listens before the other says hello, and the other saw
+        it in the nodes set, so they know each other at once rather than
+        at their next heartbeat.
+        """
+        self._greeted = True
+        self.store.broadcast(_SEP.join([b"h", self._encodedNode]))
+
+    def watchGroups(self, groups):
+        """
+        Hear what is published to C{groups} (which now have local members);
+        a Deferred that fires once nothing published afterwards is missed.
+        """
+        return self.store.watchGroups(groups)
+
+    def unwatchGroups(self, groups):
+        """
+        Stop hearing the groups among C{groups} with no local member left.
+        """
+        members = self.registry.members
+        gone = [g for g in groups if not members(g)]
+        if gone:
+            self.store.unwatchGroups(gone)
+
+    # Sending.
+
+    def direct(self, nodes, to, sender, msgId, payload):
+        """
+        Send a stored direct message to the other C{nodes} of its users.
+        """
+        envelope = None
+        for node in set(nodes):
+            if node == self.node:
+                continue
+            if envelope is None:
+                envelope = _SEP.join([
+                    b"m", self._encodedNode, msgId.encode(), to.encode("utf-8"), sender.encode("utf-8"), payload,
+                ])
+            self.store.publishToNode(node, envelope)
+
+    def group(self, group, msgId, payload):
+        """
+        Send a stored group message to the other nodes with members online.
+        """
+        if self.multiNode:
+            self.store.publishToGroup(group, _SEP.join(
+                [b"g", self._encodedNode, group.encode("utf-8"), msgId.encode(), payload]))
+
+    def groupEvent(self, group, payload):
+        """
+        Send a C{group} event to the other nodes with members online.
+        """
+        if self.multiNode:
+            self.store.publishToGroup(group, _SEP.join([b"e", self._encodedNode, group.encode("utf-8"), payload]))
+
+    def membership(self, user, group, joined):
+        """
+        Tell the other nodes that C{user} joined or left C{group}, so that
+        its connections there follow the group.
+        """
+        if self.multiNode:
+            kind = b"j" if joined else b"l"
+            self.store.broadcast(_SEP.join([kind, self._encodedNode, user.encode("utf-8"), group.encode("utf-8")]))
+
+    def presence(self, user, groups, payload):
+        """
+        Send a C{presence} event of C{user} to the other nodes, for their
+        members of C{groups} (the user's groups small enough for presence).
+        """
+        if self.multiNode and groups:
+            self.store.broadcast(_SEP.join([
+                b"p", self._encodedNode, user.encode("utf-8"),
+                _LIST.join(g.encode("utf-8") for g in groups), payload,
+            ]))
+
+    # Receiving.
+
+    def received(self, envelope):
+        """
+        An envelope arrived on one of this node's channels.
+        """
+        parts = envelope.split(_SEP, 2)
+        if len(parts) < 2:
+            self.log.warn("Malformed relay envelope {envelope!r}", envelope=envelope[:80])
+            return
+        kind, origin = parts[0], parts[1]
+        rest = parts[2] if len(parts) > 2 else b""
+        if origin == self._encodedNode:
+            return
+        handler = self._handlers.get(kind)
+        if handler is None:
+            self.log.warn("Unknown relay envelope {kind!r}", kind=kind)
+            return
+        try:
+            handler(origin.decode("utf-8"), rest)
+        except Exception:
+            self.log.failure("Relay envelope {kind!r} failed", kind=kind)
+
+    def _direct(self, origin, rest):
+        msgId, to, sender, payload = rest.split(_SEP, 3)
+        self._delivery.relayedDirect(to.decode("utf-8"), sender.decode("utf-8"), msgId.decode(), payload)
+
+    def _group(self, origin, rest):
+        group, msgId, payload = rest.split(_SEP, 2)
+        self._delivery.relayedGroup(group.decode("utf-8"), msgId.decode(), payload)
+
+    def _groupEvent(self, origin, rest):
+        group, payload = rest.split(_SEP, 1)
+        self._delivery.relayedGroupEvent(group.decode("utf-8"), payload)
+
+    def _presence(self, origin, rest):
+        user, groups, payload = rest.split(_SEP, 2)
+        self._presenceOf.relayedPresence(
+            user.decode("utf-8"), [g.decode("utf-8") for g in groups.split(_LIST)], payload)
+
+    def _joined(self, origin, rest):
+        user, group = (part.decode("utf-8") for part in rest.split(_SEP, 1))
+        self._presenceOf.relayedMembership(user, group, True)
+
+    def _left(self, origin, rest):
+        user, group = (part.decode("utf-8") for part in rest.split(_SEP, 1))
+        self._presenceOf.relayedMembership(user, group, False)
+
+    def _hello(self, origin, rest):
+        if origin not in self.nodes:
+            self.nodes.add(origin)
+            self.log.info("Node {node} joined", node=origin)

@@ -1,0 +1,131 @@
+# -*- test-case-name: tests.test_service -*-
+"""
+The chat service of one node: it builds the parts of the server, hands each
+the others it needs, and starts and stops them.  It holds no rule of its
+own; see docs/architecture.rst for what each part does.
+"""
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from chatroom import errors
+from chatroom.backlog import Backlog
+from chatroom.delivery import Delivery
+from chatroom.dispatch import Dispatcher
+from chatroom.handlers.accounts import AccountHandler
+from chatroom.handlers.chat import ChatHandler
+from chatroom.handlers.groups import GroupHandler
+from chatroom.limits import Limiter
+from chatroom.nodes import DEFAULT_NODE_TIMEOUT, NodeMonitor
+from chatroom.presence import DEFAULT_PRESENCE_MAX_GROUP, Presence
+from chatroom.registry import PresenceRegistry
+from chatroom.relay import Relay
+from chatroom.session import Sessions
+
+
+class ChatService(Service):
+    """
+    One node of the chat server, on a store.
+
+    @ivar sessions: the L{Sessions} the port factories open connections in.
+    @ivar store, registry, delivery, presence, relay, monitor: the parts,
+        for the manhole to look at.
+    @ivar ready: a Deferred that fires once the node serves logins.
+    """
+
+    log = Logger()
+
+    def __init__(self, reactor, store, hasher, node, presenceMaxGroup=DEFAULT_PRESENCE_MAX_GROUP,
+                 limits=None, nodeTimeout=DEFAULT_NODE_TIMEOUT):
+        """
+        @param store: the L{IChatStore}; started and stopped with this
+            service.
+        @param hasher: the L{PasswordHasher}.
+        @param node: this node's id.
+        @param limits: the L{Limits} of what one client may cost.
+        """
+        self.store = store
+        self.node = node
+        registry = PresenceRegistry()
+        self.relay = relay = Relay(store.nodes, node, registry)
+        delivery = Delivery(registry, relay)
+        self.presence = presence = Presence(store.presence, registry, relay, delivery, presenceMaxGroup)
+        presence.liveness = nodeTimeout
+        relay.attach(delivery, presence)
+        self.monitor = NodeMonitor(reactor, store, relay, presence, nodeTimeout)
+        limiter = Limiter(reactor, limits)
+        dispatcher = Dispatcher(limiter)
+        for handler in (
+            AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
+                           hasher, limiter.logins),
+            ChatHandler(store.messages, delivery),
+            GroupHandler(store.groups, store.messages, presence, delivery),
+        ):
+            dispatcher.addHandler(handler)
+        self.sessions = Sessions(reactor, dispatcher, limiter, presence)
+        self.registry = registry
+        self.delivery = delivery
+        self.ready = defer.Deferred()
+        store.onConnected(self._storeConnected)
+
+    def startService(self):
+        super().startService()
+        self.store.startService()
+        d = defer.ensureDeferred(self._prepare())
+        d.addErrback(lambda f: self.log.failure("Failed preparing storage", f))
+
+    async def _prepare(self):
+        store = self.store
+        while True:
+            await store.whenConnected()
+            try:
+                await store.accounts.ensureLobby()
+                # Connections this node had before it restarted are gone.
+                await self.presence.reset()
+                break
+            except errors.Unavailable:
+                # Lost the store again at once: start over when it is back.
+                continue
+        # Listen, join the nodes set, then say hello, in this order (see
+        # Relay.hello).
+        await self.relay.whenListening()
+        await self.monitor.beat()
+        self.relay.hello()
+        self.monitor.startService()
+        self.log.info("Node {node} ready", node=self.node)
+        self.ready.callback(self)
+
+    def _storeConnected(self):
+        # The first connection is _prepare's; every later one follows an
+        # outage, during which count-ins and count-outs may have been lost
+        # (or the store itself, if it keeps no data).
+        if self.running and self.ready.called:
+            d = defer.ensureDeferred(self._recount())
+            d.addErrback(lambda f: self.log.failure("Failed re-counting this node's users", f))
+
+    async def _recount(self):
+        try:
+            await self.store.accounts.ensureLobby()
+            await self.presence.resync()
+        except errors.Unavailable:
+            # Lost again: the next reconnection tries again.
+            self.log.warn("Storage was lost again before this node's users were re-counted")
+
+    def stopService(self):
+        super().stopService()
+        return defer.ensureDeferred(self._stop())
+
+    async def _stop(self):
+        self.sessions.stop()
+        if self.monitor.running:
+            await self.monitor.stopService()
+        if self.store.connected:
+            try:
+                # Say goodbye: this node's users are offline now, not when
+                # the others notice its liveness key expired.
+                await self.presence.goodbye()
+                await self.monitor.goodbye()
+            except errors.ChatError:
+                pass
+        await self.store.stopService()

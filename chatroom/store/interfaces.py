@@ -1,0 +1,258 @@
+# -*- test-case-name: tests.store.test_memory -*-
+"""
+What a store is.  Two implementations exist: L{chatroom.store.redis.RedisStore}
+(the server's) and L{chatroom.store.memory.MemoryStore} (the same rules in
+memory, for fast tests of everything above the store).  The rule tests run
+against both, so that the two cannot drift apart.
+
+Every method returns a Deferred (or is a coroutine); failures are
+L{chatroom.errors.ChatError}s (L{chatroom.errors.Unavailable} when the
+storage cannot be reached: the request had no effect).
+"""
+
+from twisted.application.service import IService
+from zope.interface import Attribute, Interface
+
+
+class IAccountStore(Interface):
+    """
+    User accounts: password hashes and display names.
+    """
+
+    def create(user, passwordHash, displayName):
+        """
+        Create C{user}, a member of the lobby; L{UserExists} if taken.
+        """
+
+    def credentials(user):
+        """
+        C{(password hash, display name)} of C{user}, or C{None}.
+        """
+
+    def ensureLobby():
+        """
+        Make sure the lobby exists.
+        """
+
+
+class IGroupStore(Interface):
+    """
+    Groups and their members.
+    """
+
+    def create(group, user):
+        """
+        Create C{group} with C{user} as first member; L{GroupExists}.
+        """
+
+    def join(group, user):
+        """
+        Make C{user} a member of C{group}: C{False} if it already was;
+        L{NoSuchGroup}.  Its read position starts at the newest message.
+        """
+
+    def leave(group, user):
+        """
+        Remove C{user} from C{group}; L{NoSuchGroup}, L{NotMember}.
+        """
+
+    def groupsOf(user):
+        """
+        The names of C{user}'s groups, sorted.
+        """
+
+    def members(group):
+        """
+        C{[(user, online), ...]} sorted by name; L{NoSuchGroup}.
+        """
+
+    def size(group):
+        """
+        The number of members of C{group}.
+        """
+
+
+class IMessageStore(Interface):
+    """
+    Conversations (direct and group), read positions and the unread index.
+    A msg_id is C{"ms-seq"}: the server's milliseconds and a sequence, in
+    the conversation's order.
+    """
+
+    retention = Attribute("The most messages kept per conversation.")
+
+    def sendDirect(sender, recipient, text, cid=None):
+        """
+        Store a direct message and mark it unread for C{recipient}:
+        a L{chatroom.store.messages.Stored}; L{NoSuchUser}.  A C{cid} seen
+        from C{sender} in this conversation within 24 hours gives the first
+        message's outcome, C{replayed}, and stores nothing.
+        """
+
+    def sendGroup(group, sender, text, cid=None):
+        """
+        Store a message to C{group} from a member: a L{Stored};
+        L{NoSuchGroup}, L{NotMember}.
+        """
+
+    def ack(user, conversation, upto):
+        """
+        Move C{user}'s read position in C{conversation} (a
+        L{chatroom.messages.Conversation}) forward to C{upto}, never back
+        and never past the newest message: C{True} if it moved.
+        """
+
+    def history(user, conversation, before, limit):
+        """
+        C{(entries, more)}: up to C{limit} messages before C{before} (or
+        the newest), oldest first, each C{(msg_id, {"f": sender, "t":
+        text})}.
+        """
+
+    def unread(user):
+        """
+        C{[(Conversation, read position), ...]}: the conversations that may
+        hold messages after C{user}'s read position, found from the user's
+        own conversations only.
+        """
+
+    def after(user, conversation, position, count):
+        """
+        Up to C{count} messages of C{conversation} after C{position}.
+        """
+
+
+class IPresenceStore(Interface):
+    """
+    Who is online on which node, cluster-wide.
+    """
+
+    node = Attribute("This node's id.")
+
+    def connect(user):
+        """
+        Count a logged-in connection of C{user} on this node: C{(first
+        anywhere, users online, {group: member count})}.
+        """
+
+    def disconnect(user):
+        """
+        Count one out: whether it was the user's last connection anywhere.
+        """
+
+    def resetNode(node=None):
+        """
+        Forget every connection of C{node} (default: this one): the users
+        now offline everywhere.
+        """
+
+    def page(cursor, limit):
+        """
+        C{(users, next cursor, total)}: online users after C{cursor} in name
+        order, each C{(user, display name)}.
+        """
+
+    def count():
+        """
+        The number of users online.
+        """
+
+    def isOnline(user):
+        """
+        Whether C{user} has a connection on any node.
+        """
+
+    def resync(counts, liveness=0):
+        """
+        Set this node's connections to C{counts} ({user: connections}),
+        whatever was stored: C{(users now offline, users back online)}.
+        """
+
+
+class INodeStore(Interface):
+    """
+    The nodes serving one user base, and the pub/sub between them.
+    """
+
+    def heartbeat(timeout):
+        """
+        Say this node is alive for C{timeout} seconds: the nodes known.
+        """
+
+    def reap(presenceMaxGroup):
+        """
+        Count out the users of nodes that stopped beating: C{(dead nodes,
+        [(user now offline, [groups of at most presenceMaxGroup members]),
+        ...])}.
+        """
+
+    def goodbye():
+        """
+        Leave the set of nodes.
+        """
+
+    def listen(receiver):
+        """
+        Call C{receiver(envelope)} (bytes) for every envelope published to
+        this node, to every node, or to a group this node watches.
+        """
+
+    def whenListening():
+        """
+        A Deferred that fires once the subscriptions are in place.
+        """
+
+    def watchGroups(groups):
+        """
+        Receive what is published to C{groups}; a Deferred that fires when
+        nothing published afterwards can be missed.
+        """
+
+    def unwatchGroups(groups):
+        """
+        Stop receiving what is published to C{groups}.
+        """
+
+    def publishToNode(node, envelope):
+        """
+        Publish to one node (fire and forget).
+        """
+
+    def publishToGroup(group, envelope):
+        """
+        Publish to the nodes watching C{group} (fire and forget).
+        """
+
+    def broadcast(envelope):
+        """
+        Publish to every node (fire and forget).
+        """
+
+
+class IChatStore(IService):
+    """
+    Everything kept for the chat service, started and stopped as a service.
+    """
+
+    accounts = Attribute("The L{IAccountStore}.")
+    groups = Attribute("The L{IGroupStore}.")
+    messages = Attribute("The L{IMessageStore}.")
+    presence = Attribute("The L{IPresenceStore}.")
+    nodes = Attribute("The L{INodeStore}.")
+    connected = Attribute("Whether the storage can be reached now.")
+
+    def whenConnected():
+        """
+        A Deferred that fires once the storage can be reached.
+        """
+
+    def onConnected(f):
+        """
+        Call C{f()} every time the storage is reached: the first time and
+        after every outage.
+        """
+
+    def info(section="server"):
+        """
+        A dict describing the storage's health (for the manhole).
+        """

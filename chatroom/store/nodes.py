@@ -1,0 +1,191 @@
+# -*- test-case-name: tests.test_cluster -*-
+"""
+The nodes serving one user base through one Redis: their liveness keys,
+the reaping of dead ones, and the pub/sub channels envelopes travel on
+between them.
+"""
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from txredisapi import SubscriberProtocol
+
+from chatroom.store import keys
+from chatroom.store.scripts import Script
+
+_heartbeat = Script("heartbeat")
+_reapNodes = Script("reap_nodes")
+
+
+class RelayProtocol(SubscriberProtocol):
+    """
+    The pub/sub connection: hands every message to its link's C{onMessage}.
+    """
+
+    def messageReceived(self, pattern, channel, message):
+        self.factory.link.onMessage(message)
+
+
+class NodeStore:
+    """
+    This node's record among the nodes, and its pub/sub channels.
+
+    @ivar node: this node's id.
+    """
+
+    log = Logger()
+
+    def __init__(self, link, subscriber, node):
+        """
+        @param link: the L{RedisLink} for commands.
+        @param subscriber: a L{RedisLink} whose protocol is L{RelayProtocol}.
+        """
+        self.link = link
+        self.subscriber = subscriber
+        self.node = node
+        self._groups = set()
+        self._receiver = None
+        self.listening = False
+        self._whenListening = []
+        self._onListening = []
+        subscriber.onMessage = self._received
+        subscriber.onConnected(self._resubscribe)
+
+    # Liveness.
+
+    async def heartbeat(self, timeout):
+        """
+        Say this node is alive for C{timeout} seconds; the nodes known.
+        """
+        return await self.link.run(
+            _heartbeat, [keys.NODES, keys.nodeAlive(self.node)], [self.node, int(timeout * 1000)]
+        )
+
+    async def reap(self, presenceMaxGroup):
+        """
+        Count out the users of nodes whose liveness key expired.
+
+        @return: C{(dead node count, [(user, small groups), ...])} for the
+            users now offline everywhere.
+        """
+        reaped = await self.link.run(
+            _reapNodes, [keys.NODES, keys.ONLINE],
+            [keys.NODE, keys.LOCATIONS, keys.USER_GROUPS, keys.GROUP_MEMBERS, presenceMaxGroup],
+        )
+        return int(reaped[0]), [(reaped[i], reaped[i + 1]) for i in range(1, len(reaped), 2)]
+
+    async def goodbye(self):
+        """
+        Leave the set of nodes (this node's users are counted out already).
+        """
+        await self.link.execute("DEL", keys.nodeAlive(self.node))
+        await self.link.execute("SREM", keys.NODES, self.node)
+
+    # Subscriptions.
+
+    def listen(self, receiver):
+        """
+        Call C{receiver(envelope)} for every envelope this node hears.
+        """
+        self._receiver = receiver
+
+    def onListening(self, f):
+        """
+        Call C{f()} every time the subscriptions are confirmed (at start
+        and after every reconnection of the pub/sub link).
+        """
+        self._onListening.append(f)
+
+    def _received(self, message):
+        if isinstance(message, str):
+            message = message.encode("utf-8")
+        if self._receiver is not None:
+            self._receiver(message)
+
+    def _channels(self):
+        return [keys.nodeChannel(self.node), keys.BROADCAST] + [keys.groupChannel(g) for g in self._groups]
+
+    def _resubscribe(self, conn):
+        # A new pub/sub connection (first or after an outage) subscribes
+        # to everything this node listens to.
+        d = defer.gatherResults([conn.subscribe(channel) for channel in self._channels()], consumeErrors=True)
+        d.addCallback(self._subscribed)
+        d.addErrback(self._logFailure, "subscribing")
+
+    def _subscribed(self, ignored):
+        self.listening = True
+        waiting, self._whenListening = self._whenListening, []
+        for d in waiting:
+            d.callback(None)
+        for f in self._onListening:
+            f()
+
+    def whenListening(self):
+        """
+        A Deferred that fires once this node's subscriptions are confirmed.
+        """
+        if self.listening:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._whenListening.append(d)
+        return d
+
+    def _connection(self):
+        for conn in self.subscriber.factory.pool:
+            if conn.connected:
+                return conn
+        return None
+
+    def watchGroups(self, groups):
+        """
+        Listen to the channels of C{groups}: a Deferred that fires once
+        Redis confirmed the new subscriptions.
+        """
+        new = [g for g in groups if g not in self._groups]
+        if not new:
+            return defer.succeed(None)
+        self._groups.update(new)
+        conn = self._connection()
+        if conn is None:
+            # Subscribed on reconnection.
+            return defer.succeed(None)
+        return defer.gatherResults(
+            [conn.subscribe(keys.groupChannel(g)) for g in new], consumeErrors=True
+        ).addErrback(self._logFailure, "subscribing")
+
+    def unwatchGroups(self, groups):
+        """
+        Stop listening to the channels of C{groups}.
+        """
+        gone = [g for g in groups if g in self._groups]
+        self._groups.difference_update(gone)
+        conn = self._connection()
+        if conn is not None:
+            for g in gone:
+                conn.unsubscribe(keys.groupChannel(g)).addErrback(self._logFailure, "unsubscribing")
+
+    # Publishing: fire and forget.  A lost publish loses only a live copy;
+    # the message itself is stored and pushed again at the next login.
+
+    def _publish(self, channel, envelope):
+        self.link.execute("PUBLISH", channel, envelope).addErrback(self._logFailure, "publishing")
+
+    def publishToNode(self, node, envelope):
+        """
+        Publish C{envelope} to C{node}.
+        """
+        self._publish(keys.nodeChannel(node), envelope)
+
+    def publishToGroup(self, group, envelope):
+        """
+        Publish C{envelope} to the nodes that watch C{group}.
+        """
+        self._publish(keys.groupChannel(group), envelope)
+
+    def broadcast(self, envelope):
+        """
+        Publish C{envelope} to every node.
+        """
+        self._publish(keys.BROADCAST, envelope)
+
+    def _logFailure(self, failure, what):
+        self.log.warn("Pub/sub failed {what}: {error}", what=what, error=failure.getErrorMessage())
