@@ -10,8 +10,8 @@ import pytest_twisted
 from twisted.internet import defer, task
 
 from chatroom.connections import pendingBytes
-from tests.chatting import ids, login, logout, offline, receive, sendMany, sessionOf, settle
-from tests.wire import WireError, until, wait
+from tests.support.chatting import ids, login, logout, offline, receive, sendMany, sessionOf, settle
+from tests.support.wire import WireError, until, wait
 
 
 async def storeMany(chat, sender, recipient, count, text="离线消息 {i} 📨", chunk=500):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.fakes import connectLines, makeService, readLines
+from tests.support.fakes import connectLines, makeService, readLines
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from twisted.logger import globalLogPublisher
 from chatroom import errors
 from chatroom.dispatch import Dispatcher, handles
 from chatroom.messages import REQUESTS, Ping, Users, request
-from chatroom.session import Rejected, Session
-from tests.fakes import makeService
+from chatroom.session import Rejected
+from tests.support.fakes import makeService
 
 
 class FakeSession:

@@ -12,9 +12,9 @@ import subprocess
 import pytest_twisted
 from twisted.internet import defer
 
-from tests.chatting import ids, settle
-from tests.test_durability import TWISTD, Twistd, redisServersOf
-from tests.wire import WireError, until
+from tests.support.chatting import ids, settle
+from tests.support.twistd import TWISTD, Twistd, redisServersOf
+from tests.support.wire import WireError, until
 
 
 class AlwaysTwistd(Twistd):

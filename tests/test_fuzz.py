@@ -25,7 +25,7 @@ from twisted.python.failure import Failure
 from chatroom import errors
 from chatroom.messages import REQUESTS
 from chatroom.store.redis import RedisStore
-from tests.fakes import UnitNode, connectFrames, connectLines, frame
+from tests.support.fakes import UnitNode, connectFrames, connectLines, frame
 
 MAX_FRAME = 16384
 

@@ -18,7 +18,7 @@ from chatroom.limits import (
 from chatroom.protocol import encode
 from chatroom.server import ChatFactory
 from chatroom.tap import Options
-from tests.fakes import connectFrames, connectLines, frame, makeService, readFrames, readLines
+from tests.support.fakes import connectFrames, connectLines, frame, makeService, readFrames, readLines
 
 
 # Token buckets.

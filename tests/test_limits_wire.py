@@ -12,8 +12,8 @@ from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 
 from chatroom.limits import Limits, Rate
-from tests.servers import startChatServer
-from tests.wire import TestClient as WireClient, WireError, until, wait
+from tests.support.servers import startChatServer
+from tests.support.wire import TestClient as WireClient, WireError, until, wait
 
 LOTS = Rate(100000, 100000)
 

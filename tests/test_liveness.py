@@ -14,9 +14,9 @@ from zope.interface import implementer
 
 from chatroom.limits import Limits
 from chatroom.liveness import IdleSweeper, tuneTransport
-from tests.fakes import connectFrames, connectLines, frame, makeService, readFrames
-from tests.servers import startChatServer
-from tests.wire import until, wait
+from tests.support.fakes import connectFrames, connectLines, frame, makeService, readFrames
+from tests.support.servers import startChatServer
+from tests.support.wire import until, wait
 
 
 class FakeSession:

@@ -156,7 +156,7 @@ def test_makeServiceAddsManhole(tmp_path, passwd):
     With --manhole, makeService listens on it (last, so it closes first) and
     keeps the host key in the data directory.
     """
-    from tests.test_tap import FakeReactor
+    from tests.support.fakes import FakeReactor
 
     options = parse("--redis", "redis://127.0.0.1:6379", "--data-dir", str(tmp_path / "data"),
                     "--manhole", "tcp:2222:interface=127.0.0.1", "--manhole-passwd", passwd)

@@ -6,9 +6,9 @@ connections, the lobby.
 
 import pytest_twisted
 
-from tests.lines import connectLines
-from tests.servers import startChatServer
-from tests.wire import wait
+from tests.support.lines import connectLines
+from tests.support.servers import startChatServer
+from tests.support.wire import wait
 
 
 async def onlineUsers(client):

@@ -10,7 +10,7 @@ import pytest
 
 from chatroom import protocol
 from chatroom.errors import BadJSON
-from tests.fakes import connectFrames, frame, makeService, readFrames
+from tests.support.fakes import connectFrames, frame, makeService, readFrames
 
 
 @pytest.fixture

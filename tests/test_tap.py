@@ -14,6 +14,8 @@ from twisted.python import usage
 from chatroom.service import ChatService
 from chatroom.tap import Options, makeService
 
+from tests.support.fakes import FakeReactor
+
 
 def parse(*args):
     options = Options()
@@ -127,17 +129,6 @@ def test_badValues(args, words):
         assert word in str(info.value)
 
 
-class FakeReactor(MemoryReactorClock):
-    """
-    A memory reactor with the thread pool that password hashing uses.
-    """
-
-    def getThreadPool(self):
-        from twisted.python.threadpool import ThreadPool
-
-        return ThreadPool()
-
-
 def test_makeServiceEmbedded(tmp_path):
     """
     Without --redis, the service has an embedded Redis child, a Redis
@@ -179,7 +170,6 @@ def test_passwordHashingHasOneThreadPerCore(tmp_path):
     """
     import os
 
-    from twisted.internet.testing import MemoryReactorClock
 
     from chatroom.passwords import HashingThreads
 

@@ -21,7 +21,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol, serv
 from chatroom.client.options import Options as ClientOptions, endpoint as clientEndpoint
 from chatroom.server import ChatFactory
 from chatroom.tap import Options as ServerOptions
-from tests import wire
+from tests.support import wire
 
 
 def selfSigned(directory, name="localhost"):

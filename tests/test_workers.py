@@ -10,8 +10,8 @@ import subprocess
 
 import pytest_twisted
 
-from tests.test_durability import TWISTD, Twistd
-from tests.wire import wait
+from tests.support.twistd import TWISTD, Twistd
+from tests.support.wire import wait
 
 
 class WorkersTwistd(Twistd):

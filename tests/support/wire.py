@@ -4,9 +4,8 @@ TCP, requests with ids, replies matched to them, events queued.
 """
 
 import json
-import struct
 
-from twisted.internet import defer, protocol, reactor
+from twisted.internet import defer, reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.protocols.basic import Int32StringReceiver
 

@@ -6,7 +6,7 @@ history.  (The real terminal is exercised in test_client_e2e.)
 
 from chatroom.client.console import Console
 from chatroom.client.ui import PlainUI, _History
-from tests.test_client_support import accept, makeConnection
+from tests.support.client import accept, makeConnection
 
 
 def plain():

@@ -21,7 +21,7 @@ from chatroom.server import ChatFactory, debugFactory
 from chatroom.service import ChatService
 from chatroom.store.messages import DEFAULT_RETENTION
 from chatroom.store.redis import RedisStore
-from tests.wire import connect
+from tests.support.wire import connect
 
 
 class RedisProcess:

@@ -1,6 +1,6 @@
 """
 A test client for the JSON-lines debug port, with the interface of
-L{tests.wire.TestClient}.
+L{tests.support.wire.TestClient}.
 """
 
 import json
@@ -9,7 +9,7 @@ from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.protocols.basic import LineOnlyReceiver
 
-from tests.wire import TestClient
+from tests.support.wire import TestClient
 
 
 class LineTestClient(LineOnlyReceiver, TestClient):

@@ -5,7 +5,7 @@ for message events.
 
 from twisted.internet import defer
 
-from tests.wire import until
+from tests.support.wire import until
 
 
 def offline(client):
@@ -44,7 +44,7 @@ async def settle(client, seconds=0.2):
     Make a round trip and wait a moment, so that anything the server was
     going to push has arrived.
     """
-    from tests.wire import wait
+    from tests.support.wire import wait
 
     await client.request("ping")
     await wait(seconds)
@@ -69,7 +69,7 @@ async def logout(chat, *clients):
     Close C{clients} and wait until the server counts their users offline
     (closing our side does not wait for the server to notice).
     """
-    from tests.wire import wait
+    from tests.support.wire import wait
 
     users = set()
     for client in clients:

@@ -11,7 +11,7 @@ from twisted.python.failure import Failure
 from chatroom import errors
 from chatroom.client.protocol import ERRORS, ChatClientProtocol, errorFromReply
 from chatroom.protocol import encode, frame
-from tests.test_client_support import Wire
+from tests.support.client import Wire
 
 
 def connected():

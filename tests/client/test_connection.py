@@ -9,7 +9,7 @@ from chatroom import errors
 from chatroom.client.connection import CONNECT_WAIT, KEEPALIVE, NotConnected
 from chatroom.client.conversation import Conversation
 from chatroom.client.outbox import RETRY_DELAY
-from tests.test_client_support import accept, makeConnection, refuse
+from tests.support.client import accept, makeConnection, refuse
 
 ALICE = Conversation(peer="alice")
 

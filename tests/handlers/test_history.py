@@ -6,8 +6,8 @@ their edges and their errors.
 import pytest
 import pytest_twisted
 
-from tests.chatting import ids, sendMany
-from tests.wire import WireError
+from tests.support.chatting import ids, sendMany
+from tests.support.wire import WireError
 
 
 async def pages(client, limit, **conversation):

@@ -15,9 +15,10 @@ import pytest_twisted
 
 from chatroom.redis_server import findRedisServer
 from chatroom.tap import Options
-from tests.chatting import receive, settle
-from tests.test_cluster import Node, freePort, resp
-from tests.wire import WireError, connect, wait
+from tests.support.chatting import receive, settle
+from tests.support.nodes import Node, resp
+from tests.support.twistd import freePort
+from tests.support.wire import WireError, connect, wait
 
 MASTER = "聊天主库"
 

@@ -6,8 +6,8 @@ stored, copies to every device, text round trips, and idempotent sends.
 import pytest
 import pytest_twisted
 
-from tests.chatting import ids, login, logout, offline, receive, settle
-from tests.wire import WireError, wait
+from tests.support.chatting import ids, login, logout, offline, receive, settle
+from tests.support.wire import WireError, wait
 
 
 @pytest_twisted.ensureDeferred

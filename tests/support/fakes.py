@@ -108,3 +108,14 @@ def readLines(transport):
     transport.clear()
     assert data == b"" or data.endswith(b"\r\n"), "a partial line was written"
     return [json.loads(line) for line in data.decode("utf-8").split("\r\n") if line]
+
+
+class FakeReactor(MemoryReactorClock):
+    """
+    A memory reactor with the thread pool that password hashing uses.
+    """
+
+    def getThreadPool(self):
+        from twisted.python.threadpool import ThreadPool
+
+        return ThreadPool()

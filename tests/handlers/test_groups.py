@@ -9,8 +9,8 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
-from tests.chatting import ids, login, logout, offline, receive, sendMany, settle
-from tests.wire import WireError, connect, until
+from tests.support.chatting import ids, login, logout, offline, receive, sendMany, settle
+from tests.support.wire import WireError, connect, until
 
 
 async def expectError(client, code, kind, **fields):

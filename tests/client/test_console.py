@@ -6,7 +6,7 @@ against a scripted server on a L{StringTransport}.
 
 from chatroom.client.console import Console
 from chatroom.client.conversation import Conversation
-from tests.test_client_support import accept, makeConnection
+from tests.support.client import accept, makeConnection
 
 
 class Screen:
@@ -333,7 +333,7 @@ def test_disconnect_queue_and_resend():
 
 
 def test_cannot_reach_server_is_reported():
-    from tests.test_client_support import refuse
+    from tests.support.client import refuse
 
     screen = Screen()
     console = Console(screen, serverName="nowhere:1")

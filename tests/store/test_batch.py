@@ -8,7 +8,7 @@ from twisted.internet import defer
 
 from chatroom import errors
 from chatroom.store.messages import Conversation
-from tests.wire import wait
+from tests.support.wire import wait
 
 
 def _commandCount(redis_process, command):

@@ -12,8 +12,8 @@ from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import formatEvent, globalLogPublisher
 
 from chatroom.store import keys
-from tests.lines import connectLines
-from tests.wire import WireError, until, wait
+from tests.support.lines import connectLines
+from tests.support.wire import WireError, until, wait
 
 
 async def refused(code, d):

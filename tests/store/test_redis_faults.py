@@ -17,8 +17,8 @@ from twisted.logger import globalLogPublisher
 
 from chatroom.store import keys
 from chatroom.store.scripts import SCRIPTS
-from tests.servers import RedisProcess, startChatServer
-from tests.wire import WireError, until, wait
+from tests.support.servers import RedisProcess, startChatServer
+from tests.support.wire import WireError, until, wait
 
 
 @pytest.fixture

@@ -1,0 +1,3 @@
+"""
+What the tests share: servers they start, clients, fakes.
+"""
