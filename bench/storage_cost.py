@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from twisted.internet import defer, task  # noqa: E402
 
-from tests.servers import RedisProcess, startChatServer  # noqa: E402
-from tests.wire import connect, until, wait  # noqa: E402
+from tests.support.servers import RedisProcess, startChatServer  # noqa: E402
+from tests.support.wire import connect, until, wait  # noqa: E402
 
 #: 48 bytes of ASCII text.
 TEXT = "message {i:06d} of the memory test, fifty bytes.."

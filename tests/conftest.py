@@ -6,7 +6,7 @@ whole test run, and a chatroom server on loopback TCP per test.
 import pytest
 import pytest_twisted
 
-from tests.servers import RedisProcess, startChatServer
+from tests.support.servers import RedisProcess, startChatServer
 
 
 @pytest.fixture(scope="session")
