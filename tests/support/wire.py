@@ -118,6 +118,18 @@ class TestClient(Int32StringReceiver):
         self.events = [e for e in self.events if e.get("type") != "message"]
         return found
 
+    def wait(self, seconds):
+        """
+        Let C{seconds} pass.
+        """
+        return defer.ensureDeferred(wait(seconds))
+
+    def until(self, predicate, timeout=5.0):
+        """
+        Wait until C{predicate()} is true.
+        """
+        return defer.ensureDeferred(until(predicate, timeout=timeout))
+
     def close(self):
         """
         Close the connection; a Deferred that fires when it is closed.

@@ -1,0 +1,381 @@
+"""
+A chatroom node on the in-memory store and a fake clock, with clients that
+speak to it through in-memory transports: the rule tests run on it as they
+run on a real server over TCP and Redis (L{tests.support.servers}), with the
+same calls, but with no sleeps: waiting moves the fake clock.
+"""
+
+import itertools
+import json
+import struct
+
+from twisted.internet import defer
+from twisted.internet.address import IPv4Address
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.python.failure import Failure
+
+from chatroom.passwords import PasswordHasher
+from chatroom.protocol import DEFAULT_MAX_FRAME
+from chatroom.server import ChatFactory, debugFactory
+from chatroom.service import ChatService
+from chatroom.store.memory import MemoryData, MemoryStore
+from chatroom.store.messages import DEFAULT_RETENTION
+from tests.support.wire import WireError
+
+#: Where the fake clock starts: msg_ids carry it, like a real server's.
+EPOCH = 1_800_000_000.0
+
+#: The longest a fake wait runs before it gives up, in fake seconds.
+PATIENCE = 60.0
+
+
+class FakeClock(MemoryReactorClock):
+    """
+    A memory reactor whose threads are the reactor thread (password hashes
+    are computed at once).
+    """
+
+    def callFromThread(self, f, *args, **kwargs):
+        self.callLater(0, f, *args, **kwargs)
+
+
+class ImmediatePool:
+    """
+    A thread pool that runs its work at once, in the caller's thread.
+    """
+
+    def callInThreadWithCallback(self, onResult, f, *args, **kwargs):
+        try:
+            result = f(*args, **kwargs)
+        except BaseException:
+            onResult(False, Failure())
+        else:
+            onResult(True, result)
+
+
+class _ServerTransport(StringTransport):
+    """
+    The server's end of an in-memory connection.  What the server wrote
+    and the client has not read yet counts as unsent (C{dataBuffer}), so
+    the server's bound on unread output applies; closing tells the
+    protocol on the next turn of the clock, as a real transport does.
+    """
+
+    def __init__(self, clock, port):
+        super().__init__(
+            hostAddress=IPv4Address("TCP", "127.0.0.1", 8889),
+            peerAddress=IPv4Address("TCP", "127.0.0.1", port),
+        )
+        self.clock = clock
+        self.offset = 0
+        self._tempDataLen = 0
+        self.lost = False
+
+    @property
+    def dataBuffer(self):
+        return self.value()
+
+    def loseConnection(self):
+        if not self.disconnecting:
+            self.disconnecting = True
+            self.clock.callLater(0, self.connectionLost, ConnectionDone())
+
+    def abortConnection(self):
+        self.loseConnection()
+
+    def connectionLost(self, reason):
+        if not self.lost:
+            self.lost = True
+            self.protocol.connectionLost(Failure(reason))
+
+
+class _ClientEnd:
+    """
+    What a test sees of its end of the connection (as of a TCP transport).
+    """
+
+    def __init__(self, client):
+        self._client = client
+
+    def getHost(self):
+        return self._client.server.getPeer()
+
+    def pauseProducing(self):
+        self._client.reading = False
+
+    def resumeProducing(self):
+        self._client.reading = True
+        self._client.chat.pump()
+
+    def loseConnection(self):
+        self._client.close()
+
+    def abortConnection(self):
+        self._client.close(ConnectionLost())
+
+
+class MemoryClient:
+    """
+    One connection of a test user to a L{MemoryChat}: the same calls as
+    L{tests.support.wire.TestClient}.
+    """
+
+    def __init__(self, chat, port, lines=False):
+        self.chat = chat
+        self.lines = lines
+        self.nextId = 0
+        self.waiting = {}
+        self.replies = []
+        self.events = []
+        self.closed = defer.Deferred()
+        self.connected = True
+        self.reading = True
+        self._buffer = b""
+        self.server = _ServerTransport(chat.clock, port)
+        factory = (debugFactory if lines else ChatFactory)(chat.service.sessions, chat.maxFrame)
+        self.protocol = factory.buildProtocol(self.server.getPeer())
+        self.server.protocol = self.protocol
+        self.protocol.makeConnection(self.server)
+        self.transport = _ClientEnd(self)
+
+    # Reading what the server wrote.
+
+    def read(self):
+        """
+        Take what the server wrote; whether anything was.
+        """
+        if not self.reading:
+            return False
+        data = self.server.value()
+        if not data:
+            return False
+        self.server.clear()
+        self._buffer += data
+        if self.lines:
+            *whole, self._buffer = self._buffer.split(b"\r\n")
+            for line in whole:
+                if line:
+                    self._received(json.loads(line.decode("utf-8")))
+        else:
+            while len(self._buffer) >= 4:
+                (length,) = struct.unpack(">I", self._buffer[:4])
+                if len(self._buffer) < 4 + length:
+                    break
+                payload, self._buffer = self._buffer[4:4 + length], self._buffer[4 + length:]
+                self._received(json.loads(payload.decode("utf-8")))
+        return True
+
+    def _received(self, obj):
+        if obj.get("type") in ("ok", "error"):
+            self.replies.append(obj)
+            d = self.waiting.pop(obj.get("id"), None)
+            if d is not None:
+                if obj["type"] == "ok":
+                    d.callback(obj)
+                else:
+                    d.errback(WireError(obj))
+            return
+        self.events.append(obj)
+
+    def serverClosed(self):
+        """
+        Whether the server has closed the connection; if so, say so once.
+        """
+        if self.connected and self.server.lost:
+            self._lost(ConnectionDone())
+        return not self.connected
+
+    def _lost(self, reason):
+        self.connected = False
+        waiting, self.waiting = list(self.waiting.values()), {}
+        for d in waiting:
+            d.errback(Failure(reason))
+        self.closed.callback(None)
+
+    # Writing.
+
+    def sendObject(self, obj):
+        """
+        Send C{obj} as one frame (or line).
+        """
+        data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        self.sendRaw(data + b"\n" if self.lines else struct.pack(">I", len(data)) + data)
+
+    def sendRaw(self, data):
+        """
+        Give raw bytes to the server.
+        """
+        if self.connected and not self.server.lost:
+            self.protocol.dataReceived(data)
+        self.chat.pump()
+
+    def request(self, type, **fields):
+        """
+        Send a request; a Deferred of its C{ok} reply (errback
+        L{WireError}), run until it came.
+        """
+        self.nextId += 1
+        rid = self.nextId
+        d = defer.Deferred()
+        self.waiting[rid] = d
+        self.sendObject(dict(fields, type=type, id=rid))
+        self.chat.runUntil(lambda: d.called, "the reply to %s" % (type,))
+        return d
+
+    async def event(self, timeout=5, **match):
+        """
+        The first event (already received or future) with the given fields.
+        """
+        def take():
+            for obj in self.events:
+                if all(obj.get(k) == v for k, v in match.items()):
+                    self.events.remove(obj)
+                    return obj
+            return None
+
+        found = []
+
+        def arrived():
+            obj = take()
+            if obj is not None:
+                found.append(obj)
+            return bool(found)
+
+        self.chat.runUntil(arrived, "an event %r" % (match,), timeout=timeout, fail=defer.TimeoutError)
+        return found[0]
+
+    def messages(self):
+        """
+        The C{message} events received so far (and forget them).
+        """
+        found = [e for e in self.events if e.get("type") == "message"]
+        self.events = [e for e in self.events if e.get("type") != "message"]
+        return found
+
+    def wait(self, seconds):
+        """
+        Let C{seconds} pass.
+        """
+        return self.chat.wait(seconds)
+
+    def until(self, predicate, timeout=5.0):
+        """
+        Run until C{predicate()} is true.
+        """
+        return self.chat.until(predicate, timeout)
+
+    def close(self, reason=None):
+        """
+        Close the connection; a Deferred that fires when it is closed.
+        """
+        if self.connected:
+            self.server.connectionLost(reason or ConnectionDone())
+            self._lost(reason or ConnectionDone())
+            self.chat.pump()
+        return self.closed
+
+
+class MemoryChat:
+    """
+    A chat node on a L{MemoryStore} and a L{FakeClock}: the same calls as
+    L{tests.support.servers.ChatServer}, plus L{wait} and L{until}, which
+    move the fake clock.
+    """
+
+    def __init__(self, node="test-node", retention=DEFAULT_RETENTION, maxFrame=DEFAULT_MAX_FRAME, data=None,
+                 clock=None, **options):
+        self.clock = clock if clock is not None else FakeClock()
+        if clock is None:
+            self.clock.advance(EPOCH)
+        self.store = MemoryStore(self.clock, node, retention=retention,
+                                 data=data if data is not None else MemoryData(self.clock))
+        self.hasher = PasswordHasher(self.clock, ImmediatePool(), timeCost=1, memoryKiB=8)
+        self.service = ChatService(self.clock, self.store, self.hasher, node, **options)
+        self.maxFrame = maxFrame
+        self.clients = []
+        self._ports = itertools.count(40000)
+        self.service.startService()
+        self.runUntil(lambda: self.service.ready.called, "the node to be ready")
+
+    # Time.
+
+    def pump(self):
+        """
+        Run everything due now, and let every client read, until nothing
+        more happens.
+        """
+        for _ in range(10000):
+            busy = False
+            clock = self.clock
+            while any(call.getTime() <= clock.seconds() for call in clock.getDelayedCalls()):
+                clock.advance(0)
+                busy = True
+            for client in self.clients:
+                busy = client.read() or busy
+                client.serverClosed()
+            if not busy:
+                return
+        raise AssertionError("the node never settles")
+
+    def runUntil(self, predicate, what, timeout=PATIENCE, fail=AssertionError):
+        """
+        Run the clock (what is due now, then the next timers) until
+        C{predicate()} is true, for at most C{timeout} fake seconds.
+        """
+        deadline = self.clock.seconds() + timeout
+        while True:
+            self.pump()
+            if predicate():
+                return
+            later = [call.getTime() for call in self.clock.getDelayedCalls()]
+            step = min(later) if later else deadline
+            if step > deadline:
+                step = deadline
+            if self.clock.seconds() >= deadline:
+                raise fail("waited %s fake seconds for %s" % (timeout, what))
+            self.clock.advance(max(0, step - self.clock.seconds()))
+
+    async def wait(self, seconds):
+        """
+        Let C{seconds} pass on the fake clock.
+        """
+        deadline = self.clock.seconds() + seconds
+        self.runUntil(lambda: self.clock.seconds() >= deadline, "time to pass", timeout=seconds + 1)
+
+    async def until(self, predicate, timeout=5.0):
+        """
+        Run until C{predicate()} is true.
+        """
+        self.runUntil(predicate, "a condition", timeout=timeout)
+
+    # Clients.
+
+    async def client(self, lines=False):
+        """
+        A new connection (closed at teardown).
+        """
+        client = MemoryClient(self, next(self._ports), lines)
+        self.clients.append(client)
+        self.pump()
+        return client
+
+    async def user(self, name, password="secret", register=True):
+        """
+        A connection logged in as C{name} (registered first).
+        """
+        client = await self.client()
+        if register:
+            await client.request("register", user=name, password=password)
+        await client.request("login", user=name, password=password)
+        return client
+
+    async def stop(self):
+        """
+        Close every client and stop the node.
+        """
+        for client in self.clients:
+            await client.close()
+        d = self.service.stopService()
+        self.pump()
+        await d
