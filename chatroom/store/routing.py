@@ -1,0 +1,735 @@
+# -*- test-case-name: tests.test_routing -*-
+"""
+Redis Cluster routing: which master serves a key, one connection per
+master, following the cluster through resharding and failover, and sharded
+pub/sub.
+
+txredisapi knows nothing of Redis Cluster (its ShardedConnection hashes keys
+on the client, which is not how a cluster places them), so this module reads
+the slot map itself (C{CLUSTER SHARDS}: Redis 7, as sharded pub/sub needs),
+sends each command to the master of its key's slot and follows the cluster's
+redirections, as the Redis Cluster specification asks of a client.
+"""
+
+from binascii import crc_hqx
+from collections import Counter
+
+import txredisapi
+from twisted.application.service import Service
+from twisted.internet import defer, protocol, task
+from twisted.internet.abstract import isIPAddress, isIPv6Address
+from twisted.internet.endpoints import HostnameEndpoint, TCP4ClientEndpoint, TCP6ClientEndpoint
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from chatroom import errors
+
+# The only names borrowed from the single-node link.
+from chatroom.store.connection import _translate
+from chatroom.store.scripts import _SCRIPT_ERRORS, SCRIPTS
+
+#: Slots in a Redis Cluster.
+SLOTS = 16384
+
+#: Commands whose first key follows a key count (C{EVAL script 2 k1 k2 ...}).
+_COUNTED = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
+
+#: Error replies that mean "not now": the command did not run, send it again later.
+_BUSY = frozenset({"TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY"})
+
+
+def keySlot(key):
+    """
+    The cluster slot of C{key} (C{bytes}, or C{str} encoded as UTF-8): the
+    XMODEM CRC16 of the key, or of its hash tag (what lies between the first
+    C{{} and the first C{}} after it, if that is not empty), modulo 16384.
+    """
+    if not isinstance(key, bytes):
+        key = str(key).encode("utf-8")
+    start = key.find(b"{")
+    if start >= 0:
+        end = key.find(b"}", start + 1)
+        if end > start + 1:
+            key = key[start + 1:end]
+    # binascii's CRC-CCITT from zero is the XMODEM CRC16.
+    return crc_hqx(key, 0) % SLOTS
+
+
+def commandSlot(args):
+    """
+    The slot of the first key of command C{args}, or C{None} if it has no
+    key: its first argument, or for C{EVAL}-like commands the first after
+    the key count (C{SPUBLISH}'s channel too).  Send commands that name
+    their keys elsewhere with L{ClusterLink.executeOnKey}.
+    """
+    name = args[0].decode() if isinstance(args[0], bytes) else args[0]
+    if name.upper() in _COUNTED:
+        return keySlot(args[3]) if int(args[2]) > 0 else None
+    return keySlot(args[1]) if len(args) > 1 else None
+
+
+class _Retry(Exception):
+    """
+    The cluster did not run a command, and said where or when to send it:
+    C{MOVED} or C{ASK} (with the node's address), C{TRYAGAIN} and the like,
+    or C{DOWN} when the master has no usable connection.
+    """
+
+    def __init__(self, kind, address=None):
+        super().__init__(kind)
+        self.kind = kind
+        self.address = address
+
+
+def _redirection(message, host):
+    # "MOVED 3999 127.0.0.1:6381"; an empty host (a node that does not
+    # know its own address) means the host that replied.
+    words = message.split(" ")
+    if words[0] in ("MOVED", "ASK") and len(words) == 3:
+        address, _, port = words[2].rpartition(":")
+        return _Retry(words[0], (address or host, int(port)))
+    return _Retry(words[0]) if words[0] in _BUSY else None
+
+
+def _classify(failure, address):
+    if failure.check(txredisapi.ResponseError):
+        retry = _redirection(str(failure.value), address[0])
+        if retry is not None:
+            raise retry
+    return failure
+
+
+def _translateError(failure):
+    # Redis 7 (which sharded pub/sub needs) prefixes ERR to a script's
+    # error_reply('no_such_user'); Redis 6, as RedisLink knows it, does not.
+    if failure.check(txredisapi.ResponseError):
+        words = str(failure.value).split(" ")
+        if len(words) == 2 and words[0] == "ERR" and words[1] in _SCRIPT_ERRORS:
+            raise _SCRIPT_ERRORS[words[1]]()
+    return _translate(failure)
+
+
+def _parseShards(reply, host):
+    """
+    C{CLUSTER SHARDS} as C{(ranges, masters, nodes)}: C{(start, end,
+    address)} for every slot range, the masters worth a connection, and
+    every node's address.
+    """
+    ranges, masters, nodes = [], set(), set()
+    for shard in reply:
+        shard = dict(zip(shard[::2], shard[1::2]))
+        for node in shard["nodes"]:
+            node = dict(zip(node[::2], node[1::2]))
+            endpoint = node.get("endpoint") or node.get("ip")
+            address = (host if endpoint in (None, "", "?") else endpoint, int(node["port"]))
+            nodes.add(address)
+            if node.get("role") == "master":
+                slots = [int(s) for s in shard["slots"]]
+                ranges.extend((start, end, address) for start, end in zip(slots[::2], slots[1::2]))
+                # A master without slots only while it is up: it may be
+                # about to import its first slot, or it is a dead one.
+                if slots or node.get("health") == "online":
+                    masters.add(address)
+    return ranges, masters, nodes
+
+
+def _name(channel):
+    # Channel names as txredisapi decodes them in replies, so both compare.
+    if isinstance(channel, bytes):
+        try:
+            return channel.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return channel
+
+
+class _NodeFactory(txredisapi.RedisFactory):
+    """
+    The connection to one cluster node, reconnecting with backoff; tells its
+    owner (a L{ClusterLink} or L{ClusterSubscriber}) when it comes and goes.
+    """
+
+    initialDelay = 0.1
+    maxDelay = 2
+
+    def __init__(self, owner, address, protocol):
+        super().__init__("%s:%d" % address, None, 1, isLazy=True, password=owner.password, convertNumbers=False)
+        self.owner, self.address, self.protocol = owner, address, protocol
+
+    def addConnection(self, conn):
+        if isinstance(conn, txredisapi.SubscriberProtocol) or self.disconnectCalled or not conn.connected:
+            return self._added(conn)
+        # Scripts are loaded before the connection is used, as RedisLink
+        # does: a NOSCRIPT fallback would reorder the commands.
+        loads = [conn.execute_command("SCRIPT", "LOAD", script.source) for script in SCRIPTS.values()]
+        d = defer.gatherResults(loads, consumeErrors=True)
+        d.addCallbacks(lambda _: self._added(conn), lambda _: conn.transport.loseConnection())
+
+    def _added(self, conn):
+        super().addConnection(conn)
+        if conn in self.pool:
+            self.owner._connectionUp(self, conn)
+
+    def delConnection(self, conn):
+        super().delConnection(conn)
+        self.owner._connectionDown(self, conn)
+
+    def connection(self):
+        """
+        The usable connection, or C{None}.
+        """
+        return next((conn for conn in self.pool if conn.connected), None)
+
+
+def _endpoint(reactor, address, timeout=2):
+    # HostnameEndpoint reports a refused connection only after its Happy
+    # Eyeballs delay (0.3 s); nodes are usually known by IP address.
+    host, port = address
+    if isIPAddress(host):
+        return TCP4ClientEndpoint(reactor, host, port, timeout)
+    if isIPv6Address(host):
+        return TCP6ClientEndpoint(reactor, host, port, timeout)
+    return HostnameEndpoint(reactor, host, port, timeout=timeout)
+
+
+class _ProbeFactory(protocol.Factory):
+    """
+    One connection to ask a node for the slot map, made without a word in
+    the log.
+    """
+
+    noisy = False
+
+    def buildProtocol(self, addr):
+        return txredisapi.RedisProtocol(convertNumbers=False)
+
+
+def _connectionTo(owner, address, protocolClass):
+    # Connections are made lazily: a redirection may name a node that the
+    # map does not list yet.
+    if address is None or not owner.running:
+        return None
+    node = owner._nodes.get(address)
+    if node is None:
+        node = owner._nodes[address] = _NodeFactory(owner, address, protocolClass)
+        node.startConnecting(_endpoint(owner.reactor, address))
+    return node.connection()
+
+
+def _hooks(log, hooks, *args):
+    for f in hooks:
+        try:
+            f(*args)
+        except Exception:
+            log.failure("Hook {hook!r} failed", hook=f)
+
+
+class ClusterLink(Service):
+    """
+    Runs commands and scripts on a Redis Cluster, each on the master of the
+    slot of its first key, over one connection per master.
+
+    C{MOVED} and C{ASK} are followed at once.  C{TRYAGAIN}, C{CLUSTERDOWN}
+    and a master without a connection (a failover under way) are retried,
+    re-reading the slot map between tries, for C{retryBudget} seconds at
+    most; then the command fails with L{errors.Unavailable}.  So does at
+    once a command whose connection is lost while it is in flight: it may
+    have run, and only the caller knows whether running it twice is safe.
+    """
+
+    log = Logger()
+
+    #: Seconds before the first retry; doubled after each try, up to
+    #: C{maxRetryDelay}.
+    retryDelay = 0.02
+    maxRetryDelay = 0.5
+    #: Seconds between readings of the slot map while every master is
+    #: connected, and while one is not (a failover may be under way).
+    refreshInterval = 10
+    fastRefreshInterval = 0.5
+    #: Seconds one reading of the slot map may take.
+    refreshTimeout = 2
+
+    def __init__(self, reactor, seeds, password=None, retryBudget=5.0, replyTimeout=5, name="Redis Cluster"):
+        """
+        @param seeds: C{(host, port)} of nodes to read the slot map from.
+        """
+        self.reactor = reactor
+        self.seeds = [tuple(seed) for seed in seeds]
+        self.password = password
+        self.retryBudget = retryBudget
+        self.replyTimeout = replyTimeout
+        self.name = name
+        self.address = ",".join("%s:%d" % seed for seed in self.seeds)
+        self._slots = [None] * SLOTS
+        self._owners = set()
+        self._known = list(self.seeds)  # every node ever seen, to find the cluster again
+        self._nodes = {}
+        self._probes = set()
+        self._refreshing = []
+        self._timer = None
+        self._mapFailing = False
+        self._waiting, self._onConnected, self._onSlotsChanged = [], [], []
+        self._oldest = {}
+        self._watchdog = task.LoopingCall(self._checkReplies)
+        self._watchdog.clock = reactor
+
+    def startService(self):
+        super().startService()
+        self._tick()
+        if self.replyTimeout:
+            self._watchdog.start(self.replyTimeout / 2.0, now=False)
+
+    def stopService(self):
+        super().stopService()
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        if self._watchdog.running:
+            self._watchdog.stop()
+        for probe in list(self._probes):
+            probe.transport.abortConnection()
+        nodes, self._nodes = self._nodes, {}
+        return defer.gatherResults([node.disconnect() for node in nodes.values()], consumeErrors=True)
+
+    @property
+    def connected(self):
+        """
+        Whether the slot map is known and every master in it is connected.
+        """
+        return bool(self._owners) and all(
+            a in self._nodes and self._nodes[a].connection() is not None for a in self._owners)
+
+    def whenConnected(self):
+        """
+        A Deferred that fires once L{connected} is true.
+        """
+        if self.connected:
+            return defer.succeed(self)
+        d = defer.Deferred()
+        self._waiting.append(d)
+        return d
+
+    def onConnected(self, f):
+        """
+        Call C{f(connection)} every time a connection to a master is made.
+        """
+        self._onConnected.append(f)
+
+    def onSlotsChanged(self, f):
+        """
+        Call C{f()} every time a reading of the slot map changes it.
+        """
+        self._onSlotsChanged.append(f)
+
+    def _connectionUp(self, node, conn):
+        self.log.info("Connected to {name} node {address}", name=self.name, address="%s:%d" % node.address)
+        _hooks(self.log, self._onConnected, conn)
+        self._checkConnected()
+
+    def _checkConnected(self):
+        if self.connected:
+            waiting, self._waiting = self._waiting, []
+            for d in waiting:
+                d.callback(self)
+
+    def _connectionDown(self, node, conn):
+        if self.running and self._nodes.get(node.address) is node:
+            self.log.warn("Lost {name} node {address}", name=self.name, address="%s:%d" % node.address)
+            self._schedule(self.fastRefreshInterval)
+
+    def _checkReplies(self):
+        # RedisLink's watchdog, per master: drop a connection whose oldest
+        # waiting command was already the oldest half a timeout ago, to fail
+        # its commands rather than let them hang.
+        oldest = {}
+        for address, node in self._nodes.items():
+            conn = node.connection()
+            if conn is not None and conn.replyQueue.waiting:
+                if conn.replyQueue.waiting[0] is self._oldest.get(address):
+                    self.log.warn("No reply from {address} for {seconds} s; reconnecting",
+                                  address="%s:%d" % address, seconds=self.replyTimeout)
+                    conn.transport.abortConnection()
+                else:
+                    oldest[address] = conn.replyQueue.waiting[0]
+        self._oldest = oldest
+
+    # The slot map
+
+    def nodeForSlot(self, slot):
+        """
+        The C{(host, port)} of the master serving C{slot}, or C{None}.
+        """
+        return self._slots[slot]
+
+    def mastersOf(self, keys):
+        """
+        C{keys} grouped by the master serving them, C{{(host, port): [key,
+        ...]}} (C{None} for unserved slots), to split a batch per master.
+        """
+        groups = {}
+        for key in keys:
+            groups.setdefault(self._slots[keySlot(key)], []).append(key)
+        return groups
+
+    def moved(self, slot, address):
+        """
+        Note that the master at C{address} serves C{slot} now (a C{MOVED}
+        said so), and re-read the map soon: other slots have likely moved.
+        """
+        self._slots[slot] = address
+        self._schedule(0)
+
+    def refresh(self):
+        """
+        Read the slot map now; a Deferred that fires when it has been read.
+        Concurrent callers share one reading.
+        """
+        d = defer.Deferred()
+        self._refreshing.append(d)
+        if len(self._refreshing) == 1:
+            defer.ensureDeferred(self._readMap()).addBoth(self._refreshed)
+        return d
+
+    def _refreshed(self, result):
+        waiting, self._refreshing = self._refreshing, []
+        for d in waiting:
+            d.errback(result) if isinstance(result, Failure) else d.callback(None)
+
+    def _schedule(self, delay):
+        if not self.running:
+            return
+        if self._timer is not None and self._timer.active():
+            if self._timer.getTime() <= self.reactor.seconds() + delay:
+                return
+            self._timer.cancel()
+        self._timer = self.reactor.callLater(delay, self._tick)
+
+    def _tick(self):
+        def failed(failure):
+            if not self._mapFailing:
+                self.log.warn("Reading the {name} slot map failed: {error}", name=self.name,
+                              error=failure.getErrorMessage())
+            self._mapFailing = True
+
+        self._timer = None
+        d = self.refresh().addCallbacks(lambda _: setattr(self, "_mapFailing", False), failed)
+        d.addBoth(lambda _: self._schedule(self.refreshInterval if self.connected else self.fastRefreshInterval))
+
+    async def _readMap(self):
+        deadline = self.reactor.seconds() + self.refreshTimeout
+        # Connected masters first, then the seeds and every node ever seen.
+        candidates = [a for a, node in self._nodes.items() if node.connection() is not None]
+        error = None
+        for address in dict.fromkeys(candidates + self._known):
+            remaining = deadline - self.reactor.seconds()
+            if remaining <= 0 or not self.running:
+                break
+            try:
+                d = defer.ensureDeferred(self._askMap(address))
+                ranges, masters, nodes = await d.addTimeout(remaining, self.reactor)
+            except Exception as e:
+                error = e
+                continue
+            self._known.extend(a for a in nodes if a not in self._known)
+            return self._install(ranges, masters)
+        raise errors.Unavailable("no cluster node gave its slot map (%s)" % (error,))
+
+    async def _askMap(self, address):
+        node = self._nodes.get(address)
+        conn = node.connection() if node is not None else None
+        if conn is not None:
+            return _parseShards(await conn.execute_command("CLUSTER", "SHARDS"), address[0])
+        # A node we keep no connection to: ask on a connection of its own.
+        probe = await _endpoint(self.reactor, address, self.refreshTimeout).connect(_ProbeFactory())
+        self._probes.add(probe)
+        try:
+            if self.password is not None:
+                await probe.execute_command("AUTH", self.password)
+            return _parseShards(await probe.execute_command("CLUSTER", "SHARDS"), address[0])
+        finally:
+            self._probes.discard(probe)
+            probe.transport.loseConnection()
+
+    def _install(self, ranges, masters):
+        slots = [None] * SLOTS
+        for start, end, address in ranges:
+            slots[start:end + 1] = [address] * (end - start + 1)
+        changed, self._slots = slots != self._slots, slots
+        self._owners = set(slots) - {None}
+        masters |= self._owners
+        for address in masters:
+            _connectionTo(self, address, txredisapi.RedisProtocol)
+        # Forget nodes that serve nothing now (an old master after a
+        # failover), or they would be reconnected to forever.
+        for address in [a for a in self._nodes if a not in masters]:
+            self._nodes.pop(address).disconnect()
+        if changed:
+            _hooks(self.log, self._onSlotsChanged)
+        self._checkConnected()
+
+    # Commands
+
+    def execute(self, *args):
+        """
+        Run one command on the master of its first key (see L{commandSlot});
+        a Deferred of its reply.
+        """
+        return self._dispatch(commandSlot(args), args)
+
+    def executeOnKey(self, key, *args):
+        """
+        Run one command on the master of C{key}'s slot; a Deferred of its reply.
+        """
+        return self._dispatch(keySlot(key), args)
+
+    def run(self, script, keys, args):
+        """
+        Run a script (it has C{sha} and C{source}) on the master of its first
+        key: EVALSHA, and EVAL after a NOSCRIPT; a Deferred of its reply.
+        """
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        return self._dispatch(keySlot(keys[0]) if keys else None, command, script)
+
+    def _owner(self, slot):
+        return next(iter(self._owners), None) if slot is None else self._slots[slot]
+
+    def _dispatch(self, slot, args, script=None):
+        if not self.running:
+            return defer.fail(errors.Unavailable())
+        address = self._owner(slot)
+        conn = _connectionTo(self, address, txredisapi.RedisProtocol)
+        if conn is None:
+            return defer.ensureDeferred(self._retry(slot, args, script, _Retry("DOWN"))).addErrback(_translateError)
+        # The usual case stays free of coroutines: one write, one callback.
+        return self._attempt(conn, address, args, script, False).addErrback(self._recover, slot, args, script)
+
+    def _recover(self, failure, slot, args, script):
+        if failure.check(_Retry):
+            return defer.ensureDeferred(self._retry(slot, args, script, failure.value)).addErrback(_translateError)
+        return _translateError(failure)
+
+    def _attempt(self, conn, address, args, script, asking):
+        d = self._send(conn, args, asking)
+        if script is not None:
+            def noScript(failure):
+                failure.trap(txredisapi.ResponseError)
+                if not str(failure.value).startswith("NOSCRIPT"):
+                    return failure
+                return self._send(conn, ("EVAL", script.source, *args[2:]), asking)
+
+            d.addErrback(noScript)
+        return d.addErrback(_classify, address)
+
+    def _send(self, conn, args, asking):
+        if asking:
+            # ASKING admits only the next command on its connection: both
+            # are written now, so nothing can come between them.
+            conn.execute_command("ASKING").addErrback(lambda _: None)
+        return conn.execute_command(*args)
+
+    async def _retry(self, slot, args, script, reason):
+        deadline = self.reactor.seconds() + self.retryBudget
+        delay, hops = self.retryDelay, 0
+        while self.running:
+            # Redirections are followed at once, but a few in a row mean the
+            # cluster is changing under us: then wait, as for TRYAGAIN.
+            hops += 1
+            if reason.kind == "MOVED" and slot is not None and hops <= 5:
+                self.moved(slot, reason.address)
+                address, asking = reason.address, False
+            elif reason.kind == "ASK" and hops <= 5:
+                address, asking = reason.address, True
+            else:
+                remaining = deadline - self.reactor.seconds()
+                if remaining <= 0:
+                    break
+                await task.deferLater(self.reactor, min(delay, remaining))
+                delay, hops = min(delay * 2, self.maxRetryDelay), 0
+                if reason.kind != "TRYAGAIN":
+                    try:
+                        await self.refresh()
+                    except errors.Unavailable:
+                        pass  # the map as it was; the next try will tell
+                address, asking = self._owner(slot), False
+            conn = _connectionTo(self, address, txredisapi.RedisProtocol)
+            if conn is None:
+                reason = _Retry("DOWN")
+                continue
+            try:
+                return await self._attempt(conn, address, args, script, asking)
+            except _Retry as e:
+                reason = e
+        raise errors.Unavailable()
+
+
+class ShardedSubscriberProtocol(txredisapi.SubscriberProtocol):
+    """
+    A pub/sub connection that speaks sharded pub/sub (Redis 7): it hands
+    C{smessage} pushes to C{factory.owner.messageReceived(channel, message)}
+    and a C{sunsubscribe} it did not ask for (the channel's slot moved away)
+    to C{factory.owner.channelLost(self, channel)}.
+
+    @ivar leaving: how many C{SUNSUBSCRIBE} replies are due, by channel.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.leaving = Counter()
+
+    def replyReceived(self, reply):
+        if isinstance(reply, list) and len(reply) == 3:
+            kind, channel, body = reply
+            if kind == "smessage":
+                return self.factory.owner.messageReceived(channel, body)
+            if kind == "sunsubscribe":
+                if not self.leaving[channel]:
+                    return self.factory.owner.channelLost(self, channel)
+                self.leaving[channel] -= 1
+        super().replyReceived(reply)
+
+
+class ClusterSubscriber(Service):
+    """
+    Sharded pub/sub on a Redis Cluster: each channel is subscribed to
+    (C{SSUBSCRIBE}) on the master of its slot, as the L{ClusterLink}'s map
+    says, and again wherever it goes after a lost connection, a failover or
+    a slot move.  Messages go to C{callback(channel, message)}; publish them
+    with C{link.execute("SPUBLISH", channel, message)}.
+
+    @ivar channels: for every channel subscribed to now, the C{(host,
+        port)} of the master that confirmed it.
+    """
+
+    log = Logger()
+
+    def __init__(self, link, callback):
+        self.link = link
+        self.reactor = link.reactor
+        self.password = link.password
+        self.callback = callback
+        self.channels = {}
+        self._wanted = set()
+        self._nodes = {}
+        self._waiting = []
+        self._syncing = False
+        link.onSlotsChanged(self._resync)
+
+    def startService(self):
+        super().startService()
+        self._resync()
+
+    def stopService(self):
+        super().stopService()
+        self.channels.clear()
+        nodes, self._nodes = self._nodes, {}
+        return defer.gatherResults([node.disconnect() for node in nodes.values()], consumeErrors=True)
+
+    def subscribe(self, *channels):
+        """
+        Subscribe to C{channels}; a Deferred that fires once they have been
+        asked for (a channel whose master is unreachable is subscribed to
+        when it is back: see L{channels}).
+        """
+        self._wanted.update(map(_name, channels))
+        return self._resync()
+
+    def unsubscribe(self, *channels):
+        """
+        Unsubscribe from C{channels}; a Deferred as L{subscribe}'s.
+        """
+        for channel in map(_name, channels):
+            self._wanted.discard(channel)
+            self._leave(channel)
+        return self._resync()
+
+    def messageReceived(self, channel, message):
+        """
+        Hand a message to the callback.
+        """
+        try:
+            self.callback(channel, message)
+        except Exception:
+            self.log.failure("Handling a message on {channel} failed", channel=channel)
+
+    def channelLost(self, conn, channel):
+        """
+        Redis dropped C{channel} from C{conn}: its slot has moved.
+        Subscribe again where the map, re-read, says it is now.
+        """
+        if self.channels.get(channel) == conn.factory.address:
+            del self.channels[channel]
+        self.link.refresh().addBoth(lambda _: self._resync())
+
+    def _leave(self, channel):
+        node = self._nodes.get(self.channels.pop(channel, None))
+        conn = node.connection() if node is not None else None
+        if conn is not None:
+            conn.leaving[channel] += 1
+            conn.execute_command("SUNSUBSCRIBE", channel).addErrback(lambda _: None)
+
+    def _connectionUp(self, node, conn):
+        self._resync()
+
+    def _connectionDown(self, node, conn):
+        for channel, address in list(self.channels.items()):
+            if address == node.address:
+                del self.channels[channel]
+
+    def _resync(self):
+        # One pass at a time; calls during a pass share the next one.
+        d = defer.Deferred()
+        self._waiting.append(d)
+        if not self._syncing:
+            self._pass()
+        return d
+
+    def _pass(self):
+        self._syncing = True
+        waiting, self._waiting = self._waiting, []
+
+        def done(_):
+            self._syncing = False
+            for d in waiting:
+                d.callback(None)
+            if self._waiting:
+                self._pass()
+
+        d = defer.ensureDeferred(self._sync())
+        d.addErrback(lambda f: self.log.failure("Subscribing failed", f)).addBoth(done)
+
+    async def _sync(self):
+        if not self.running:
+            return
+        places = {channel: self.link.nodeForSlot(keySlot(channel)) for channel in self._wanted}
+        joins = [defer.ensureDeferred(self._join(channel, address))
+                 for channel, address in places.items() if address is not None and self.channels.get(channel) != address]
+        await defer.gatherResults(joins, consumeErrors=True)
+        # Close the connections no channel needs (an old master, say).
+        needed = set(places.values()) | set(self.channels.values())
+        for address in [a for a in self._nodes if a not in needed]:
+            self._nodes.pop(address).disconnect()
+
+    async def _join(self, channel, address):
+        if channel in self.channels:
+            self._leave(channel)  # still subscribed where the channel was
+        conn = _connectionTo(self, address, ShardedSubscriberProtocol)
+        if conn is None:
+            return  # _connectionUp comes back here
+        try:
+            await conn.execute_command("SSUBSCRIBE", channel)
+        except txredisapi.ResponseError as e:
+            retry = _redirection(str(e), address[0])
+            if retry is None:
+                self.log.warn("SSUBSCRIBE {channel} failed: {error}", channel=channel, error=e)
+                return
+            # Our map is behind the cluster's (MOVED), or the cluster is
+            # changing: read it again, then come back here.
+            if retry.kind == "MOVED":
+                self.link.moved(keySlot(channel), retry.address)
+            self.link.refresh().addBoth(lambda _: self._resync())
+            return
+        except Exception:
+            return  # the connection is lost: _connectionUp comes back here
+        self.channels[channel] = address
+        if channel not in self._wanted:
+            self._leave(channel)  # unsubscribed meanwhile
