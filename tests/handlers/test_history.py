@@ -1,10 +1,12 @@
 """
-The C{history} request over real loopback TCP and a real Redis: pages,
-their edges and their errors.
+The C{history} request, on the in-memory store and on a real Redis over
+loopback TCP: pages, their edges and their errors.
 """
 
 import pytest
 import pytest_twisted
+
+pytestmark = pytest.mark.stores("memory", "redis")
 
 from tests.support.chatting import ids, sendMany
 from tests.support.wire import WireError
