@@ -36,6 +36,8 @@ setup(
             "pytest-twisted>=1.14",
             "hypothesis>=6",
             "pexpect>=4.8",
+            # .ci/run builds the documentation with the test environment.
+            "sphinx>=7",
         ],
         "docs": ["sphinx>=7"],
     },
