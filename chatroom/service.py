@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_service -*-
+# -*- test-case-name: tests.test_presence -*-
 """
 The chat service of one node: it builds the parts of the server, hands each
 the others it needs, and starts and stops them.  It holds no rule of its

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_commands -*-
+# -*- test-case-name: tests.client.test_console -*-
 """
 Slash commands: C{/name arguments}, one method C{cmd_name} each.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_completion -*-
+# -*- test-case-name: tests.client.test_completion -*-
 """
 Tab completion: which words fit where the cursor is.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_connection -*-
+# -*- test-case-name: tests.client.test_connection -*-
 """
 One user's session over a connection that comes and goes.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_console -*-
+# -*- test-case-name: tests.client.test_console -*-
 """
 What a typed line means, and what the user is told.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_inbox -*-
+# -*- test-case-name: tests.client.test_inbox -*-
 """
 A conversation: a pair of users or a group, as the client names it.
 

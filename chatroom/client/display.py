@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_display -*-
+# -*- test-case-name: tests.client.test_display -*-
 """
 How the client writes messages, presence, missed-message summaries and
 tables: plain functions from protocol objects to lines of text.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_inbox -*-
+# -*- test-case-name: tests.client.test_inbox -*-
 """
 Incoming messages: drop repeats, gather missed ones, acknowledge what was
 shown.

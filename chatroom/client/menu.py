@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_console -*-
+# -*- test-case-name: tests.client.test_console -*-
 """
 The numbered menu, for people who do not know the commands.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_options -*-
+# -*- test-case-name: tests.client.test_options -*-
 """
 Command-line options of chatroom-client, and the endpoint they describe.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_outbox -*-
+# -*- test-case-name: tests.client.test_connection -*-
 """
 Outgoing messages, kept until the server has stored them.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_protocol -*-
+# -*- test-case-name: tests.client.test_protocol -*-
 """
 The client side of the main port: requests with ids, replies matched back to
 them, and events handed on.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_connection -*-
+# -*- test-case-name: tests.client.test_connection -*-
 """
 Keep one connection to the server open, retrying with backoff.
 

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_client_ui -*-
+# -*- test-case-name: tests.client.test_ui -*-
 """
 The terminal: read lines, print what the console says.
 

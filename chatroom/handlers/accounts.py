@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_accounts -*-
+# -*- test-case-name: tests.handlers.test_accounts -*-
 """
 Handlers for accounts and connections: register, login, logout, users, ping.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_messaging -*-
+# -*- test-case-name: tests.handlers.test_messaging -*-
 """
 Handlers for messages: send, history and ack.
 """

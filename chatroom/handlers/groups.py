@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_groups -*-
+# -*- test-case-name: tests.handlers.test_groups -*-
 """
 Handlers for groups: create, join, leave, list, members and send.
 """

@@ -1,9 +1,12 @@
-# -*- test-case-name: tests.test_accounts -*-
+# -*- test-case-name: tests.handlers.test_accounts -*-
 """
 User accounts: password hashes and display names.
 """
 
+from zope.interface import implementer
+
 from chatroom.store import keys
+from chatroom.store.interfaces import IAccountStore
 from chatroom.store.scripts import Script
 
 LOBBY = "lobby"
@@ -11,6 +14,7 @@ LOBBY = "lobby"
 _register = Script("register")
 
 
+@implementer(IAccountStore)
 class AccountStore:
     """
     Users, stored as one hash each.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_messaging -*-
+# -*- test-case-name: tests.store.test_batch -*-
 """
 Group commit: the calls of one Lua script made during one reactor turn, run
 as a single script call.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_connection -*-
+# -*- test-case-name: tests.store.test_redis_faults -*-
 """
 The connection to Redis: a txredisapi factory kept connected by a service,
 with one reply watchdog, and the one place that turns Redis failures into
@@ -251,7 +251,12 @@ def _translate(failure, conn=None):
     if failure.check(errors.ChatError):
         return failure
     if failure.check(txredisapi.ResponseError):
-        code = str(failure.value).split(" ", 1)[0]
+        message = str(failure.value)
+        code = message.split(" ", 1)[0]
+        if code == "ERR":
+            # Redis 7 writes a script's error_reply('no_such_user') as
+            # "ERR no_such_user"; Redis 6 without the prefix.
+            code = message[4:]
         cls = _SCRIPT_ERRORS.get(code)
         if cls is not None:
             raise cls()

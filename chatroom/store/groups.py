@@ -1,9 +1,12 @@
-# -*- test-case-name: tests.test_groups -*-
+# -*- test-case-name: tests.handlers.test_groups -*-
 """
 Groups and their members.
 """
 
+from zope.interface import implementer
+
 from chatroom.store import keys
+from chatroom.store.interfaces import IGroupStore
 from chatroom.store.scripts import Script
 
 _create = Script("group_create")
@@ -12,6 +15,7 @@ _leave = Script("group_leave")
 _members = Script("group_members")
 
 
+@implementer(IGroupStore)
 class GroupStore:
     """
     Groups: the set of all groups, each group's members (with the position

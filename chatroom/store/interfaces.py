@@ -197,6 +197,11 @@ class INodeStore(Interface):
         this node, to every node, or to a group this node watches.
         """
 
+    def onListening(f):
+        """
+        Call C{f()} every time the subscriptions are (again) in place.
+        """
+
     def whenListening():
         """
         A Deferred that fires once the subscriptions are in place.

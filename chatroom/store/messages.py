@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_messaging -*-
+# -*- test-case-name: tests.handlers.test_messaging -*-
 """
 Conversations: every message in a Redis stream per conversation (the stream
 id is the msg_id and carries the server's clock), per-user read positions,
@@ -6,10 +6,12 @@ and the index of conversations that may hold unread messages.
 """
 
 import attr
+from zope.interface import implementer
 
 from chatroom.messages import Conversation
 from chatroom.store import keys
 from chatroom.store.batch import ScriptBatch
+from chatroom.store.interfaces import IMessageStore
 from chatroom.store.scripts import Script
 
 DEFAULT_RETENTION = 100_000
@@ -63,6 +65,7 @@ def streamOf(conversation, user):
     return keys.groupStream(conversation.name)
 
 
+@implementer(IMessageStore)
 class MessageStore:
     """
     Messages, read positions and the unread index.

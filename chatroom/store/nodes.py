@@ -8,8 +8,10 @@ between them.
 from twisted.internet import defer
 from twisted.logger import Logger
 from txredisapi import SubscriberProtocol
+from zope.interface import implementer
 
 from chatroom.store import keys
+from chatroom.store.interfaces import INodeStore
 from chatroom.store.scripts import Script
 
 _heartbeat = Script("heartbeat")
@@ -25,6 +27,7 @@ class RelayProtocol(SubscriberProtocol):
         self.factory.link.onMessage(message)
 
 
+@implementer(INodeStore)
 class NodeStore:
     """
     This node's record among the nodes, and its pub/sub channels.

@@ -3,7 +3,10 @@
 Who is online, cluster-wide: which users have connections on which nodes.
 """
 
+from zope.interface import implementer
+
 from chatroom.store import keys
+from chatroom.store.interfaces import IPresenceStore
 from chatroom.store.scripts import Script
 
 _connect = Script("connect")
@@ -13,6 +16,7 @@ _usersPage = Script("users_page")
 _nodeSync = Script("node_sync")
 
 
+@implementer(IPresenceStore)
 class PresenceStore:
     """
     The online users of every node, kept in Redis so that any node can list

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_redis_faults -*-
+# -*- test-case-name: tests.store.test_redis_faults -*-
 """
 The chat service's storage on Redis: one link for commands and scripts, one
 for pub/sub, and the stores that use them.

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_routing -*-
+# -*- test-case-name: tests.store.test_routing -*-
 """
 Redis Cluster routing: which master serves a key, one connection per
 master, following the cluster through resharding and failover, and sharded
@@ -26,7 +26,7 @@ from chatroom import errors
 
 # The only names borrowed from the single-node link.
 from chatroom.store.connection import _translate
-from chatroom.store.scripts import _SCRIPT_ERRORS, SCRIPTS
+from chatroom.store.scripts import SCRIPTS
 
 #: Slots in a Redis Cluster.
 SLOTS = 16384
@@ -97,16 +97,6 @@ def _classify(failure, address):
         if retry is not None:
             raise retry
     return failure
-
-
-def _translateError(failure):
-    # Redis 7 (which sharded pub/sub needs) prefixes ERR to a script's
-    # error_reply('no_such_user'); Redis 6, as RedisLink knows it, does not.
-    if failure.check(txredisapi.ResponseError):
-        words = str(failure.value).split(" ")
-        if len(words) == 2 and words[0] == "ERR" and words[1] in _SCRIPT_ERRORS:
-            raise _SCRIPT_ERRORS[words[1]]()
-    return _translate(failure)
 
 
 def _parseShards(reply, host):
@@ -499,14 +489,14 @@ class ClusterLink(Service):
         address = self._owner(slot)
         conn = _connectionTo(self, address, txredisapi.RedisProtocol)
         if conn is None:
-            return defer.ensureDeferred(self._retry(slot, args, script, _Retry("DOWN"))).addErrback(_translateError)
+            return defer.ensureDeferred(self._retry(slot, args, script, _Retry("DOWN"))).addErrback(_translate)
         # The usual case stays free of coroutines: one write, one callback.
         return self._attempt(conn, address, args, script, False).addErrback(self._recover, slot, args, script)
 
     def _recover(self, failure, slot, args, script):
         if failure.check(_Retry):
-            return defer.ensureDeferred(self._retry(slot, args, script, failure.value)).addErrback(_translateError)
-        return _translateError(failure)
+            return defer.ensureDeferred(self._retry(slot, args, script, failure.value)).addErrback(_translate)
+        return _translate(failure)
 
     def _attempt(self, conn, address, args, script, asking):
         d = self._send(conn, args, asking)

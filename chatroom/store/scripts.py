@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_scripts -*-
+# -*- test-case-name: tests.store.test_redis_faults -*-
 """
 The Lua scripts shipped in C{chatroom/store/lua}, and the errors they raise.
 """

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_urls -*-
+# -*- test-case-name: tests.test_tap -*-
 """
 Parsing the C{--redis} URL.
 """

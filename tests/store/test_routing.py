@@ -17,7 +17,7 @@ from twisted.internet import defer, reactor, task, threads
 
 from chatroom import errors
 from chatroom.store.routing import ClusterLink, ClusterSubscriber, keySlot
-from tests.rediscluster import RedisCluster, command, findRedis7
+from tests.support.rediscluster import RedisCluster, command, findRedis7
 
 _FOUND = findRedis7()
 pytestmark = pytest.mark.skipif(isinstance(_FOUND, str), reason=str(_FOUND))
