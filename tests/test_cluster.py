@@ -10,10 +10,22 @@ import time
 
 import pytest
 import pytest_twisted
+from twisted.internet import defer
 
 from tests.support.chatting import ids, receive, settle
 from tests.support.wire import until, wait
 from tests.support.nodes import NODE_TIMEOUT, Cluster, names
+
+
+async def settleAll(clients, seconds=0.2):
+    """
+    A C{ping} round trip on every connection at once, then one short wait
+    for them all: no event says that nothing more is coming (a duplicate
+    relayed through Redis would come a moment after the first copy), so
+    "exactly once" is checked after that moment.
+    """
+    await defer.gatherResults([client.request("ping") for client in clients], consumeErrors=True)
+    await wait(seconds)
 
 @pytest.fixture(scope="module")
 def nodes():
@@ -100,8 +112,7 @@ async def test_group_fanout_once_per_connection(cluster):
     sent = [await o.request("group.send", group=group, text="群消息 %d 🧧" % i) for i in range(5)]
     for client in connections:
         await receive(client, 5, group=group)
-    for client in connections + [o]:
-        await settle(client)
+    await settleAll(connections + [o])
     for client in connections:
         got = [e for e in client.events if e.get("type") == "message" and e.get("group") == group]
         assert ids(got) == ids(sent), "every connection gets each message exactly once, in order"
@@ -154,7 +165,15 @@ async def test_presence_users_and_counts_across_nodes(cluster):
     assert (await watcher.event(type="presence", user=late))["status"] == "online"
     lateB = await cluster.user(late, "nodeB", register=False)
     await lateC.close()
-    await settle(watcher, 0.3)
+    # Node C has counted the connection out once Redis no longer places
+    # the user there; a presence event it published then would go out
+    # before a message sent through node C afterwards (replies on its one
+    # Redis connection come in order, and node A hears both channels on
+    # one pub/sub connection), so once that message is here, so would be
+    # the event.
+    await until(lambda: "nodeC" not in cluster.redisCall("HKEYS", "cr:loc:" + late))
+    barrier = await clients[2].request("send", to=users[0], text="在此之后 📬")
+    await watcher.event(type="message", msg_id=barrier["msg_id"])
     assert [e for e in watcher.events if e.get("type") == "presence" and e["user"] == late] == []
     await lateB.close()
     await watcher.event(type="presence", user=late, status="offline")
@@ -179,8 +198,7 @@ async def test_one_user_on_two_nodes(cluster):
     assert (await bobC.event(type="message"))["msg_id"] == reply["msg_id"]
     copy = await aliceB.event(type="message", msg_id=reply["msg_id"])
     assert (copy["from"], copy["to"], copy["text"]) == (alice, bob, "从 A 回复 ✅")
-    for client in (aliceA, aliceB, bobC):
-        await settle(client)
+    await settleAll([aliceA, aliceB, bobC])
     # Nothing more: no repeats, and the sending connection got only the ok.
     assert [aliceA.messages(), aliceB.messages(), bobC.messages()] == [[], [], []]
     # Redis knows both nodes of alice.
@@ -210,8 +228,12 @@ async def test_group_joined_on_one_node_is_followed_on_another(cluster):
     await onB.request("group.leave", group=group)
     await until(lambda: cluster.redisCall("PUBSUB", "NUMSUB", "cr:gch:" + group)[1] == 1, timeout=3)
     await o.request("group.send", group=group, text="已离开 🚪")
+    # A direct message sent after it: node C publishes both on its one
+    # Redis connection and nodes A and B hear every channel on one pub/sub
+    # connection, so a copy of the group message would come first.
+    barrier = await o.request("send", to=user, text="之后 📬")
     for device in (onA, onB):
-        await settle(device)
+        await device.event(type="message", msg_id=barrier["msg_id"])
         assert [m for m in device.messages() if m.get("group") == group] == []
 
 
@@ -316,6 +338,7 @@ async def test_killed_node_users_go_offline_and_lose_nothing(cluster):
 
     again = await cluster.user(victim, "nodeC", register=False)
     pushed = await receive(again, 3)
+    # Nothing more may come (no event says the push is over): a moment.
     await settle(again)
     pushed = again.messages()
     assert ids(pushed) == [first["msg_id"], during["msg_id"], after["msg_id"]]
