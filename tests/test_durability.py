@@ -51,6 +51,8 @@ async def test_acknowledged_messages_survive_sigkill(tmp_path):
         bob = await server.ready("bob", register=False)
         clients.append(bob)
         events = await receive(bob, len(acknowledged), timeout=15)
+        # Then nothing more may come, no repeat and no stranger (no event
+        # says the push is over): a round trip and a moment.
         await settle(bob)
         events = [e for e in bob.events if e.get("type") == "message"]
         assert sorted(ids(events)) == sorted(ids(acknowledged))
