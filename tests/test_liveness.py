@@ -5,8 +5,10 @@ have keepalive and TCP_NODELAY.
 """
 
 import socket
+import time
 
 import pytest_twisted
+from twisted.internet import reactor, task
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -16,7 +18,7 @@ from chatroom.limits import Limits
 from chatroom.liveness import IdleSweeper, tuneTransport
 from tests.support.fakes import connectFrames, connectLines, frame, makeService, readFrames
 from tests.support.servers import startChatServer
-from tests.support.wire import until, wait
+from tests.support.wire import until
 
 
 class FakeSession:
@@ -160,15 +162,24 @@ async def test_idleUserGoesOffline(redis_process):
     server = await startChatServer(redis_process, limits=Limits(idleTimeout=0.6))
     try:
         alice = await server.user("阿丽")
+        aliceSince = time.monotonic()
         bob = await server.user("bob")
         await alice.event(type="presence", user="bob", status="online")
-        for _ in range(12):
-            await wait(0.1)
-            await alice.request("ping")
-        offline = await alice.event(type="presence", user="bob", status="offline", timeout=3)
-        assert offline["user"] == "bob"
-        await until(lambda: not bob.connected)
+        # Alice pings every 0.1 s until bob, silent since after her login,
+        # is closed: without the pings she would have been closed first.
+        pinging = task.LoopingCall(alice.request, "ping")
+        pinging.clock = reactor
+        pinged = pinging.start(0.1)
+        try:
+            offline = await alice.event(type="presence", user="bob", status="offline", timeout=3)
+            assert offline["user"] == "bob"
+            await until(lambda: not bob.connected)
+        finally:
+            if pinging.running:
+                pinging.stop()
+        await pinged
         assert alice.connected
+        assert time.monotonic() - aliceSince > 0.6
         reply = await alice.request("users")
         assert [u["user"] for u in reply["users"]] == ["阿丽"]
     finally:
