@@ -17,6 +17,7 @@ from twisted.logger import globalLogPublisher
 
 from chatroom.store import keys
 from chatroom.store.scripts import SCRIPTS
+from tests.support.chatting import sessionOf
 from tests.support.servers import RedisProcess, startChatServer
 from tests.support.wire import WireError, until, wait
 
@@ -95,6 +96,37 @@ async def online(client):
     return sorted(u["user"] for u in reply["users"])
 
 
+def awaitingReply(link):
+    """
+    Whether a command of C{link} was written to Redis and is not answered.
+    """
+    return any(getattr(conn, "replyQueue", None) and conn.replyQueue.waiting for conn in link.factory.pool)
+
+
+def recounted(logged):
+    """
+    Whether the node re-counted its users after reconnecting.
+    """
+    return any(e.get("log_format", "").startswith("Re-counted") for e in logged)
+
+
+def countReaps(node, monkeypatch):
+    """
+    The list to which each reap of dead nodes that C{node} (a L{ChatServer})
+    completes adds its result.
+    """
+    nodes = node.service.store.nodes
+    reap, done = nodes.reap, []
+
+    async def counted(*args):
+        result = await reap(*args)
+        done.append(result)
+        return result
+
+    monkeypatch.setattr(nodes, "reap", counted)
+    return done
+
+
 @pytest_twisted.ensureDeferred
 async def test_requests_fail_at_once_while_redis_is_down_then_work_again(own_redis, server, logged):
     """
@@ -156,7 +188,10 @@ async def test_commands_in_flight_fail_when_the_connection_drops(own_redis, serv
     await server.user("bob")
     own_redis.process.send_signal(signal.SIGSTOP)
     pending = [alice.request("send", to="bob", text="悬而未决 %d ⏳" % i) for i in range(5)]
-    await wait(0.2)
+    # The first send is written to the frozen Redis, the others queued
+    # behind it (a connection's requests are served in order).
+    session = sessionOf(server, alice)
+    await until(lambda: len(session._queue) == 4 and awaitingReply(server.service.store.link))
     assert not any(d.called for d in pending)
     started = time.monotonic()
     own_redis.kill()
@@ -270,7 +305,7 @@ async def test_live_users_are_counted_again_after_redis_lost_its_data(own_redis,
 
 
 @pytest_twisted.ensureDeferred
-async def test_recount_after_a_restart_with_data_counts_nobody_twice(own_redis, server):
+async def test_recount_after_a_restart_with_data_counts_nobody_twice(own_redis, server, logged):
     """
     Redis comes back with its data: the re-count sets this node's numbers,
     it does not add to them, so a user with two connections goes offline
@@ -284,10 +319,12 @@ async def test_recount_after_a_restart_with_data_counts_nobody_twice(own_redis, 
     await until(lambda: not link.connected, timeout=2)
     restart(own_redis)
     await until(lambda: link.connected, timeout=10)
-    await wait(0.2)
+    await until(lambda: recounted(logged), timeout=5)
+    assert own_redis.command("HGET", keys.locations("alice"), "test-node") == b"$1\r\n2\r\n"
     assert await online(watcher) == ["alice", "watcher"]
     await alice1.close()
-    await wait(0.2)
+    # Counted out: one connection of alice is left.
+    await until(lambda: own_redis.command("HGET", keys.locations("alice"), "test-node") == b"$1\r\n1\r\n")
     assert await online(watcher) == ["alice", "watcher"]
     await alice2.close()
     await watcher.event(type="presence", user="alice", status="offline")
@@ -295,7 +332,7 @@ async def test_recount_after_a_restart_with_data_counts_nobody_twice(own_redis, 
 
 
 @pytest_twisted.ensureDeferred
-async def test_an_outage_longer_than_the_node_timeout_reaps_nobody_alive(own_redis):
+async def test_an_outage_longer_than_the_node_timeout_reaps_nobody_alive(own_redis, monkeypatch):
     """
     Two nodes, and Redis away for longer than the node timeout: when it is
     back, each node's liveness key has expired, and the other node may reap
@@ -307,13 +344,20 @@ async def test_an_outage_longer_than_the_node_timeout_reaps_nobody_alive(own_red
         alice = await nodeA.user("alice")
         bob = await nodeB.user("鲍勃")
         await until(lambda: own_redis.command("ZCARD", keys.ONLINE) == b":2\r\n")
+        # The outage outlasts both liveness keys: what they have left to
+        # live (read now: no heartbeat runs before the kill, and a stopped
+        # Redis cannot be asked when they expire) is waited out.
+        left = max(int(own_redis.command("PTTL", keys.nodeAlive(node))[1:-2]) for node in ("node-a", "node-b"))
+        assert 0 < left <= 1000
         own_redis.kill()
-        await wait(1.5)
+        await wait(left / 1000.0 + 0.05)
         restart(own_redis)
+        assert own_redis.command("EXISTS", keys.nodeAlive("node-a"), keys.nodeAlive("node-b")) == b":0\r\n"
+        reaps = [countReaps(node, monkeypatch) for node in (nodeA, nodeB)]
         for node in (nodeA, nodeB):
             await until(lambda: node.service.store.link.connected, timeout=10)
-        # A few heartbeats (every timeout / 3), reaps included.
-        await wait(1.5)
+        # A few heartbeats (every 0.5 s), reaps included: two each.
+        await until(lambda: all(len(done) >= 2 for done in reaps), timeout=5)
         assert await online(alice) == ["alice", "鲍勃"]
         assert await online(bob) == ["alice", "鲍勃"]
     finally:
