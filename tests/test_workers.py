@@ -10,8 +10,9 @@ import subprocess
 
 import pytest_twisted
 
-from tests.support.twistd import TWISTD, Twistd
-from tests.support.wire import wait
+from tests.support.nodes import resp
+from tests.support.twistd import TWISTD, Twistd, listeners
+from tests.support.wire import until
 
 
 class WorkersTwistd(Twistd):
@@ -56,9 +57,13 @@ class WorkersTwistd(Twistd):
         pids = []
         with open("/proc/%d/task/%d/children" % (self.process.pid, self.process.pid)) as f:
             for pid in f.read().split():
-                with open("/proc/%s/cmdline" % (pid,), "rb") as c:
-                    if b"--reuse-port" in c.read():
-                        pids.append(int(pid))
+                try:
+                    with open("/proc/%s/cmdline" % (pid,), "rb") as c:
+                        if b"--reuse-port" in c.read():
+                            pids.append(int(pid))
+                except OSError:
+                    # Gone (reaped) since the parent listed it.
+                    pass
         return pids
 
 
@@ -70,11 +75,8 @@ async def test_two_workers_share_the_port_and_their_users_chat(tmp_path):
         clients = {"先到": await server.ready("先到")}
         # Both workers listening and part of the cluster before the rest
         # connect: the kernel only shares connections among listeners.
-        for _ in range(200):
-            if server.redis("SCARD", "cr:nodes").startswith(b":2"):
-                break
-            await wait(0.05)
-        await wait(0.2)
+        await until(lambda: listeners(server.port) == 2 and server.redis("SCARD", "cr:nodes").startswith(b":2"),
+                    timeout=10)
         for i in range(15):
             name = "用户%d" % (i,)
             clients[name] = await server.ready(name)
@@ -100,22 +102,22 @@ async def test_two_workers_share_the_port_and_their_users_chat(tmp_path):
             victimNode = [a for a in f.read().decode().split("\0") if a.startswith("--node-id=")][0][10:]
         survivors = [name for node, names in byNode.items() if node != victimNode for name in names]
         os.kill(victim, signal.SIGKILL)
-        for _ in range(100):
+
+        def replaced():
             pids = server.workerPids()
-            if len(pids) == 2 and victim not in pids:
-                break
-            await wait(0.1)
-        assert len(server.workerPids()) == 2 and victim not in server.workerPids(), server.log()
+            return len(pids) == 2 and victim not in pids
+
+        try:
+            await until(replaced, timeout=10)
+        except AssertionError:
+            raise AssertionError("the killed worker was not replaced:\n" + server.log())
         fresh = await server.ready("新来的")
         assert (await fresh.request("ping"))["type"] == "ok"
         assert b"restarting it" in server.log().encode()
         # The restarted worker (same node id) counts out what it had.
         expected = sorted(survivors + ["新来的"])
-        for _ in range(100):
-            online = await fresh.request("users", limit=1000)
-            if sorted(u["user"] for u in online["users"]) == expected:
-                break
-            await wait(0.1)
+        await until(lambda: sorted(resp(server.redis("ZRANGE", "cr:online", "0", "-1"))) == expected, timeout=10)
+        online = await fresh.request("users", limit=1000)
         assert sorted(u["user"] for u in online["users"]) == expected
     finally:
         server.stop()

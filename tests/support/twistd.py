@@ -23,6 +23,16 @@ def freePort():
         return s.getsockname()[1]
 
 
+def listeners(port):
+    """
+    How many sockets listen on TCP C{port} of 127.0.0.1 (several with
+    C{SO_REUSEPORT}).
+    """
+    local = "0100007F:%04X" % (port,)
+    with open("/proc/net/tcp") as f:
+        return sum(1 for line in f.readlines()[1:] if line.split()[1:4:2] == [local, "0A"])
+
+
 def redisServersOf(dataDir):
     """
     The pids of redis-server processes serving C{dataDir} (their command
