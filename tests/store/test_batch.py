@@ -8,7 +8,7 @@ from twisted.internet import defer
 
 from chatroom import errors
 from chatroom.store.messages import Conversation
-from tests.support.wire import wait
+from tests.support.chatting import receive
 
 
 def _commandCount(redis_process, command):
@@ -47,10 +47,7 @@ async def test_one_turn_of_sends_and_acks_is_one_script_call_each(chat, redis_pr
 
     # Only the acked half is pushed again at bob's next login.
     bob = await chat.user("bob", register=False)
-    for _ in range(100):
-        if len([e for e in bob.events if e.get("type") == "message"]) >= 10:
-            break
-        await wait(0.02)
+    await receive(bob, 10, timeout=2)
     got = [e["msg_id"] for e in bob.events if e.get("type") == "message"]
     assert got == [s.msgId for s in stored[10:]]
     assert alice.connected

@@ -18,7 +18,7 @@ from chatroom.tap import Options
 from tests.support.chatting import receive, settle
 from tests.support.nodes import Node, resp
 from tests.support.twistd import freePort
-from tests.support.wire import WireError, connect, wait
+from tests.support.wire import WireError, connect, until, wait
 
 MASTER = "聊天主库"
 
@@ -157,8 +157,7 @@ async def test_node_follows_the_master_through_a_failover():
         alice = await user("主库甲")
         bob = await user("主库乙")
         await bob.close()
-        while command(redis.master, "EXISTS", "cr:loc:主库乙"):
-            await wait(0.02)
+        await until(lambda: not command(redis.master, "EXISTS", "cr:loc:主库乙"), timeout=5)
         before = await alice.request("send", to="主库乙", text="故障转移之前 🛟")
         assert before["status"] == "stored"
         # Replication is asynchronous: an acknowledged write the replica
@@ -174,13 +173,17 @@ async def test_node_follows_the_master_through_a_failover():
             except WireError as e:
                 assert e.code == "unavailable"
             assert time.monotonic() - failed < 20, "no new master within 20 s:\n" + node.log()
-            await wait(0.2)
+            # Asked again until the node has found the new master (no event
+            # of its own says so to a client).
+            await wait(0.1)
         assert redis.masterPort() == redis.replica
         assert after["status"] == "stored"
         assert "Sentinel names 127.0.0.1:%d" % (redis.replica,) in node.log()
 
         bob = await user("主库乙", register=False)
         await receive(bob, 2)
+        # Then nothing more may come (no event says the push is over): a
+        # round trip and a moment.
         await settle(bob)
         pushed = [e for e in bob.events if e.get("type") == "message"]
         assert [(e["msg_id"], e["text"], e["offline"]) for e in pushed] == [
