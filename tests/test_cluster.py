@@ -253,13 +253,15 @@ async def test_same_node_messages_publish_nothing(cluster):
         found = re.search(r"cmdstat_publish:calls=(\d+)", stats)
         return int(found.group(1)) if found else 0
 
-    # Wait out the publishes of earlier logins and logouts.
-    before = publishes()
+    # Wait out the publishes of earlier logins and logouts: until none
+    # comes for 0.2 s (no event says the last one was made).
+    before, deadline = publishes(), time.monotonic() + 5
     while True:
         await wait(0.2)
         if publishes() == before:
             break
         before = publishes()
+        assert time.monotonic() < deadline, "PUBLISH calls never stop"
     for i in range(10):
         assert (await a.request("send", to=bob, text="本地 %d 🏠" % i))["status"] == "delivered"
         assert (await b.request("send", to=alice, text="本地回复 %d 🏡" % i))["status"] == "delivered"
