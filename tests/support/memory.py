@@ -12,6 +12,7 @@ import struct
 from twisted.internet import defer
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.python.failure import Failure
 
@@ -111,6 +112,9 @@ class _ClientEnd:
     def loseConnection(self):
         self._client.close()
 
+    def loseWriteConnection(self):
+        self._client.endInput()
+
     def abortConnection(self):
         self._client.close(ConnectionLost())
 
@@ -121,9 +125,13 @@ class MemoryClient:
     L{tests.support.wire.TestClient}.
     """
 
+    #: What ends the lines this client writes (with C{lines}).
+    lineEnd = b"\n"
+
     def __init__(self, chat, port, lines=False):
         self.chat = chat
         self.lines = lines
+        self.inputEnded = False
         self.nextId = 0
         self.waiting = {}
         self.replies = []
@@ -200,14 +208,27 @@ class MemoryClient:
         Send C{obj} as one frame (or line).
         """
         data = json.dumps(obj, ensure_ascii=False).encode("utf-8")
-        self.sendRaw(data + b"\n" if self.lines else struct.pack(">I", len(data)) + data)
+        self.sendRaw(data + self.lineEnd if self.lines else struct.pack(">I", len(data)) + data)
 
     def sendRaw(self, data):
         """
         Give raw bytes to the server.
         """
-        if self.connected and not self.server.lost:
+        if self.connected and not self.server.lost and not self.inputEnded:
             self.protocol.dataReceived(data)
+        self.chat.pump()
+
+    def endInput(self):
+        """
+        Close our sending side (a TCP half-close): the server reads no more,
+        and is told as a Twisted TCP transport tells it.
+        """
+        if self.connected and not self.server.lost and not self.inputEnded:
+            self.inputEnded = True
+            if IHalfCloseableProtocol.providedBy(self.protocol):
+                self.protocol.readConnectionLost()
+            else:
+                self.server.connectionLost(ConnectionDone())
         self.chat.pump()
 
     def request(self, type, **fields):
