@@ -1,14 +1,15 @@
 """
-Integration tests for presence over real TCP against a real Redis: who is
-online, presence events, several connections per user, vanishing
-connections, the lobby.
+Presence on both stores (a real Redis over loopback TCP, and the in-memory
+store): who is online, presence events, several connections per user,
+vanishing connections, the lobby.
 """
 
+import pytest
 import pytest_twisted
 
-from tests.support.lines import connectLines
-from tests.support.servers import startChatServer
-from tests.support.wire import wait
+pytestmark = pytest.mark.stores("memory", "redis")
+
+from tests.support.chatting import settle
 
 
 async def onlineUsers(client):
@@ -30,8 +31,9 @@ async def test_onlineOffline(chat):
     assert await alice.event(type="presence", user="bob") == {"type": "presence", "user": "bob", "status": "online"}
     await bob.request("logout")
     assert await alice.event(type="presence", user="bob") == {"type": "presence", "user": "bob", "status": "offline"}
-    # Nobody is told about their own presence.
-    await wait(0.05)
+    # Nobody is told about their own presence (logout closes the
+    # connection: all it was sent has come).
+    await bob.closed
     assert [e for e in presenceEvents(bob) if e["user"] == "bob"] == []
 
 
@@ -68,7 +70,8 @@ async def test_multipleConnections(chat):
     await alice.event(type="presence", user="bob", status="online")
     bob2 = await chat.user("bob", register=False)
     await bob1.close()
-    await wait(0.1)
+    await chat.until(lambda: len(chat.service.registry.sessions("bob")) == 1)
+    await settle(alice, 0.1)
     assert presenceEvents(alice) == []
     assert await onlineUsers(alice) == ["alice", "bob"]
     await bob2.close()
@@ -87,8 +90,7 @@ async def test_everyConnectionGetsEvents(chat):
     """
     bob1 = await chat.user("bob")
     bob2 = await chat.user("bob", register=False)
-    bob3 = await connectLines(chat.debugPort)
-    chat.clients.append(bob3)
+    bob3 = await chat.client(lines=True)
     await bob3.request("login", user="bob", password="secret")
     await chat.user("carol")
     for c in (bob1, bob2, bob3):
@@ -123,7 +125,7 @@ async def test_vanishedDuringLogin(chat):
     ghost.sendObject({"type": "login", "user": "ghost", "password": "pw", "id": "x"})
     ghost.transport.abortConnection()
     await ghost.closed
-    await wait(0.2)
+    await settle(alice, 0.2)
     assert await onlineUsers(alice) == ["alice"]
 
 
@@ -177,36 +179,32 @@ async def test_noSharedGroupNoPresence(chat):
     await loner.request("group.create", group="private")
     friend = await chat.user("friend")
     await friend.request("group.join", group="private")
-    await wait(0.1)
+    await settle(loner, 0.1)
     assert [e["user"] for e in presenceEvents(loner)] == []
     await friend.request("logout")
     await loner.event(type="presence", user="friend", status="offline")
 
 
 @pytest_twisted.ensureDeferred
-async def test_presenceMaxGroup(redis_process):
+async def test_presenceMaxGroup(make_chat):
     """
     Presence skips groups larger than the configured size (so a huge lobby
     costs no presence storm), but not smaller groups shared too.
     """
-    redis_process.flush()
-    server = await startChatServer(redis_process, presenceMaxGroup=2)
-    try:
-        alice = await server.user("alice")
-        bob = await server.user("bob")
-        await alice.event(type="presence", user="bob", status="online")
-        carol = await server.user("carol")
-        # The lobby now has three members: too large for presence.
-        await wait(0.1)
-        assert [e["user"] for e in presenceEvents(alice)] == []
-        await bob.request("group.create", group="pair")
-        await carol.request("group.join", group="pair")
-        await carol.request("logout")
-        await bob.event(type="presence", user="carol", status="offline")
-        await wait(0.1)
-        assert presenceEvents(alice) == []
-    finally:
-        await server.stop()
+    chat = await make_chat(presenceMaxGroup=2)
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+    await alice.event(type="presence", user="bob", status="online")
+    carol = await chat.user("carol")
+    # The lobby now has three members: too large for presence.
+    await settle(alice, 0.1)
+    assert [e["user"] for e in presenceEvents(alice)] == []
+    await bob.request("group.create", group="pair")
+    await carol.request("group.join", group="pair")
+    await carol.request("logout")
+    await bob.event(type="presence", user="carol", status="offline")
+    await settle(alice, 0.1)
+    assert presenceEvents(alice) == []
 
 
 @pytest_twisted.ensureDeferred
@@ -216,8 +214,8 @@ async def test_debugPortPresence(chat):
     other; its half-closed connection counts it out.
     """
     alice = await chat.user("alice")
-    d = await connectLines(chat.debugPort, b"\r\n")
-    chat.clients.append(d)
+    d = await chat.client(lines=True)
+    d.lineEnd = b"\r\n"
     await d.request("register", user="nc_user", password="pw")
     await d.request("login", user="nc_user", password="pw")
     await alice.event(type="presence", user="nc_user", status="online")
