@@ -297,6 +297,34 @@ class MemoryClient:
         return self.closed
 
 
+class _ClockedHasher:
+    """
+    The node's password hasher as a test calls it: a hash is handed back on
+    a turn of the fake clock, which nothing turns while the test awaits it,
+    so each call runs the clock until its result is there.
+    """
+
+    def __init__(self, chat, hasher):
+        self._chat = chat
+        self._hasher = hasher
+
+    def _settled(self, d):
+        self._chat.runUntil(lambda: d.called, "the password hasher")
+        return d
+
+    def hash(self, password):
+        """
+        A Deferred of the encoded hash of C{password} (fired).
+        """
+        return self._settled(self._hasher.hash(password))
+
+    def verify(self, encoded, password):
+        """
+        A Deferred of whether C{password} matches C{encoded} (fired).
+        """
+        return self._settled(self._hasher.verify(encoded, password))
+
+
 class MemoryChat:
     """
     A chat node on a L{MemoryStore} and a L{FakeClock}: the same calls as
@@ -311,8 +339,9 @@ class MemoryChat:
             self.clock.advance(EPOCH)
         self.store = MemoryStore(self.clock, node, retention=retention,
                                  data=data if data is not None else MemoryData(self.clock))
-        self.hasher = PasswordHasher(self.clock, ImmediatePool(), timeCost=1, memoryKiB=8)
-        self.service = ChatService(self.clock, self.store, self.hasher, node, **options)
+        hasher = PasswordHasher(self.clock, ImmediatePool(), timeCost=1, memoryKiB=8)
+        self.service = ChatService(self.clock, self.store, hasher, node, **options)
+        self.hasher = _ClockedHasher(self, hasher)
         self.maxFrame = maxFrame
         self.clients = []
         self._ports = itertools.count(40000)
