@@ -1,6 +1,7 @@
 """
-Groups over real loopback TCP and a real Redis: membership requests, their
-errors and events, group messages and the group backlog since joining.
+Groups, on the in-memory store and on a real Redis over loopback TCP:
+membership requests, their errors and events, group messages and the group
+backlog since joining.
 """
 
 import time
@@ -9,8 +10,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
+pytestmark = pytest.mark.stores("memory", "redis")
+
 from tests.support.chatting import ids, login, logout, offline, receive, sendMany, settle
-from tests.support.wire import WireError, connect, until
+from tests.support.wire import WireError
 
 
 async def expectError(client, code, kind, **fields):
@@ -70,12 +73,9 @@ async def test_group_errors(chat):
     await expectError(bob, "bad_request", "group.create", group="a:b")
     # A failed request left nothing half-done.
     assert (await bob.request("group.list"))["groups"] == ["lobby"]
-    anonymous = await connect(chat.port)
-    try:
-        await expectError(anonymous, "not_logged_in", "group.create", group="x")
-        await expectError(anonymous, "not_logged_in", "group.list")
-    finally:
-        await anonymous.close()
+    anonymous = await chat.client()
+    await expectError(anonymous, "not_logged_in", "group.create", group="x")
+    await expectError(anonymous, "not_logged_in", "group.list")
 
 
 @pytest_twisted.ensureDeferred
@@ -205,7 +205,7 @@ async def test_thousand_member_group_gets_one_message_once_per_connection(chat):
     sender = clients[0]
     ok = await sender.request("group.send", group="lobby", text="全体 📢 " * 10)
     receivers = everyone[1:]
-    await until(lambda: all(offline(c) for c in receivers), timeout=20)
+    await chat.until(lambda: all(offline(c) for c in receivers), timeout=20)
     await settle(sender, 0.3)
     for c in receivers:
         assert ids(offline(c)) == [ok["msg_id"]]
