@@ -1,5 +1,5 @@
 """
-Integration tests for accounts over real TCP against a real Redis:
+Accounts, on the in-memory store and on a real Redis over loopback TCP:
 register, login, logout, users paging, and every bad input on both ports.
 """
 
@@ -11,9 +11,11 @@ import pytest_twisted
 from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import formatEvent, globalLogPublisher
 
+pytestmark = pytest.mark.stores("memory", "redis")
+
 from chatroom.store import keys
-from tests.support.lines import connectLines
-from tests.support.wire import WireError, until, wait
+from tests.support.chatting import settle
+from tests.support.wire import WireError
 
 
 async def refused(code, d):
@@ -119,7 +121,7 @@ async def test_passwordCaseAndUnicode(chat):
 
 
 @pytest_twisted.ensureDeferred
-async def test_passwordNeverStoredOrSentOrLogged(chat, redis_process):
+async def test_passwordNeverStoredOrSentOrLogged(chat):
     """
     The password is stored only as a salted argon2id hash, appears in no
     reply and in no log event.
@@ -135,17 +137,33 @@ async def test_passwordNeverStoredOrSentOrLogged(chat, redis_process):
         await c.request("login", user="alice", password=password)
     finally:
         globalLogPublisher.removeObserver(observer)
-    stored = redisValue(redis_process, "HGET", keys.user("alice"), "pw")
+    accounts = chat.service.store.accounts
+    stored, _ = await accounts.credentials("alice")
     assert stored.startswith("$argon2id$")
     assert password not in stored
     # Salted: the same password hashes differently for another user.
-    assert redisValue(redis_process, "HGET", keys.user("bob"), "pw") != stored
-    everything = redis_process.command("HGETALL", keys.user("alice"))
-    assert password.encode("utf-8") not in everything
+    assert (await accounts.credentials("bob"))[0] != stored
     assert password not in json.dumps(c.replies, ensure_ascii=False)
     for event in observer:
         assert password not in formatEvent(event)
         assert password not in repr(event)
+
+
+@pytest.mark.stores("redis")  # reads the user's hash in Redis itself
+@pytest_twisted.ensureDeferred
+async def test_passwordNotInRedis(chat, redis_process):
+    """
+    In Redis, the user's C{pw} field is the argon2id hash, and no field of
+    the user's hash holds the password.
+    """
+    password = "correct horse 电池 staple"
+    c = await chat.client()
+    await c.request("register", user="alice", password=password)
+    stored = redisValue(redis_process, "HGET", keys.user("alice"), "pw")
+    assert stored.startswith("$argon2id$")
+    assert stored == (await chat.service.store.accounts.credentials("alice"))[0]
+    everything = redis_process.command("HGETALL", keys.user("alice"))
+    assert password.encode("utf-8") not in everything
 
 
 @pytest_twisted.ensureDeferred
@@ -179,7 +197,8 @@ async def test_loginAgainAsTheSameUserChangesNothing(chat):
     await c.event(type="message")
     reply = await c.request("login", user="alice", password="secret")
     assert (reply["user"], reply["online"]) == ("alice", 3)
-    await wait(0.3)
+    await settle(watcher, 0.3)
+    await settle(c, 0)
     assert [e for e in watcher.events if e.get("type") == "presence" and e["user"] == "alice"] == []
     assert [e for e in c.events if e.get("type") == "message"] == []
 
@@ -401,8 +420,7 @@ async def test_badInputs(chat, port):
         c = await chat.client()
         wrap = mainPortFrame
     else:
-        c = await connectLines(chat.debugPort)
-        chat.clients.append(c)
+        c = await chat.client(lines=True)
         wrap = lambda payload: payload + b"\n"  # noqa: E731
     await c.request("register", user="alice", password="pw")
     await checkBadInputs(c, wrap, BAD_INPUTS)
@@ -440,8 +458,7 @@ async def test_tooLargeDebugPort(chat):
     """
     A line over the limit gets C{too_large} and the connection closes.
     """
-    c = await connectLines(chat.debugPort)
-    chat.clients.append(c)
+    c = await chat.client(lines=True)
     await c.request("ping")
     c.sendRaw(b'{"type": "ping", "pad": "' + b"x" * 70000 + b'"}\n')
     await c.closed
@@ -460,7 +477,7 @@ async def test_pipelinedRequestsAfterSlowOne(chat):
     data = mainPortFrame(json.dumps({"type": "login", "user": "alice", "password": "pw", "id": "L"}).encode())
     data += b"".join(mainPortFrame(json.dumps({"type": "ping", "id": "p%d" % i}).encode()) for i in range(80))
     c.sendRaw(data)
-    await until(lambda: len(c.replies) == 82)
+    await c.until(lambda: len(c.replies) == 82)
     assert await c.request("ping") == {"type": "ok", "id": 2}
     ids = [r.get("id") for r in c.replies]
     assert ids == [1, "L"] + ["p%d" % i for i in range(80)] + [2]
@@ -476,8 +493,8 @@ async def test_debugPort(chat, lineEnd):
     The debug port speaks the same requests as JSON lines ending with
     C{\\n} or C{\\r\\n}, and shares users with the main port.
     """
-    c = await connectLines(chat.debugPort, lineEnd)
-    chat.clients.append(c)
+    c = await chat.client(lines=True)
+    c.lineEnd = lineEnd
     assert await c.request("register", user="张三", password="密码") == {"type": "ok", "id": 1, "user": "张三"}
     reply = await c.request("login", user="张三", password="密码")
     assert reply == {"type": "ok", "id": 2, "user": "张三", "name": "张三", "online": 1}
@@ -498,8 +515,7 @@ async def test_debugPortHalfClose(chat):
     Like C{nc} at the end of its input: a client that closes its sending
     side gets every reply, then the server closes.
     """
-    c = await connectLines(chat.debugPort)
-    chat.clients.append(c)
+    c = await chat.client(lines=True)
     c.sendRaw(
         b'{"type": "register", "user": "nc", "password": "pw", "id": 1}\n'
         b'{"type": "login", "user": "nc", "password": "pw", "id": 2}\n'
