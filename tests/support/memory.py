@@ -63,10 +63,10 @@ class _ServerTransport(StringTransport):
     protocol on the next turn of the clock, as a real transport does.
     """
 
-    def __init__(self, clock, port):
+    def __init__(self, clock, port, host="127.0.0.1"):
         super().__init__(
             hostAddress=IPv4Address("TCP", "127.0.0.1", 8889),
-            peerAddress=IPv4Address("TCP", "127.0.0.1", port),
+            peerAddress=IPv4Address("TCP", host, port),
         )
         self.clock = clock
         self.offset = 0
@@ -128,7 +128,7 @@ class MemoryClient:
     #: What ends the lines this client writes (with C{lines}).
     lineEnd = b"\n"
 
-    def __init__(self, chat, port, lines=False):
+    def __init__(self, chat, port, lines=False, host="127.0.0.1"):
         self.chat = chat
         self.lines = lines
         self.inputEnded = False
@@ -140,7 +140,7 @@ class MemoryClient:
         self.connected = True
         self.reading = True
         self._buffer = b""
-        self.server = _ServerTransport(chat.clock, port)
+        self.server = _ServerTransport(chat.clock, port, host)
         factory = (debugFactory if lines else ChatFactory)(chat.service.sessions, chat.maxFrame)
         self.protocol = factory.buildProtocol(self.server.getPeer())
         self.server.protocol = self.protocol
@@ -401,11 +401,12 @@ class MemoryChat:
 
     # Clients.
 
-    async def client(self, lines=False):
+    async def client(self, lines=False, host="127.0.0.1"):
         """
-        A new connection (closed at teardown).
+        A new connection (closed at teardown), from the remote address
+        C{host} (as a TCP client bound to another 127.x.y.z would be).
         """
-        client = MemoryClient(self, next(self._ports), lines)
+        client = MemoryClient(self, next(self._ports), lines, host)
         self.clients.append(client)
         self.pump()
         return client
