@@ -59,7 +59,7 @@ class ChatService(Service):
         for handler in (
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
                            hasher, limiter.logins),
-            ChatHandler(store.messages, delivery),
+            ChatHandler(store.messages, presence, delivery),
             GroupHandler(store.groups, store.messages, presence, delivery),
         ):
             dispatcher.addHandler(handler)

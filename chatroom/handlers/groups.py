@@ -58,5 +58,5 @@ class GroupHandler:
         group = request.group
         stored = await self.messages.sendGroup(group, session.user, request.text, request.cid)
         if not stored.replayed:
-            self.delivery.group(group, session.user, request.text, stored, exclude=session)
+            self.delivery.group(group, session.user, request.text, stored.msgId, exclude=session)
         return {"msg_id": stored.msgId, "ts": timestampOf(stored.msgId)}

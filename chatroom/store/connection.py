@@ -270,3 +270,11 @@ def _translate(failure, conn=None):
     if failure.check(txredisapi.ConnectionError, ConnectionError):
         raise errors.Unavailable()
     return failure
+
+
+def allOf(deferreds):
+    """
+    The results of C{deferreds} (commands sent together, so pipelined), in
+    order; fails with the first failure if any failed.
+    """
+    return defer.gatherResults(deferreds, consumeErrors=True).addErrback(lambda f: f.value.subFailure)

@@ -83,10 +83,10 @@ class IMessageStore(Interface):
 
     def sendDirect(sender, recipient, text, cid=None):
         """
-        Store a direct message and mark it unread for C{recipient}:
-        a L{chatroom.store.messages.Stored}; L{NoSuchUser}.  A C{cid} seen
-        from C{sender} in this conversation within 24 hours gives the first
-        message's outcome, C{replayed}, and stores nothing.
+        Store a direct message: a L{chatroom.store.messages.Stored};
+        L{NoSuchUser}.  A C{cid} seen from C{sender} in this conversation
+        within 24 hours gives the first message's msg_id, C{replayed}, and
+        stores nothing.
         """
 
     def sendGroup(group, sender, text, cid=None):
@@ -160,6 +160,11 @@ class IPresenceStore(Interface):
     def isOnline(user):
         """
         Whether C{user} has a connection on any node.
+        """
+
+    def locate(users):
+        """
+        The nodes where each of C{users} has connections: a list of lists.
         """
 
     def resync(counts, liveness=0):

@@ -240,16 +240,13 @@ class MemoryMessageStore:
         if cidKey is not None:
             previous = data.cid(cidKey)
             if previous is not None:
-                return Stored(previous[0], previous[1], True, ())
+                return Stored(previous, True)
         identity = directIdentity(sender, recipient)
         msgId = data.streams[identity].add(data.clock.seconds(), sender, text, self.retention)
         data.pending[recipient][sender] = identity
-        nodes = list(data.locations.get(recipient, ()))
-        status = "delivered" if nodes else "stored"
         if cidKey is not None:
-            data.cids[cidKey] = ((msgId, status), data.clock.seconds() + CID_LIFETIME)
-        nodes.extend(data.locations.get(sender, ()))
-        return Stored(msgId, status, False, nodes)
+            data.cids[cidKey] = (msgId, data.clock.seconds() + CID_LIFETIME)
+        return Stored(msgId, False)
 
     async def sendGroup(self, group, sender, text, cid=None):
         data = self.data
@@ -261,11 +258,11 @@ class MemoryMessageStore:
         if cidKey is not None:
             previous = data.cid(cidKey)
             if previous is not None:
-                return Stored(previous, None, True)
+                return Stored(previous, True)
         msgId = data.streams[groupIdentity(group)].add(data.clock.seconds(), sender, text, self.retention)
         if cidKey is not None:
             data.cids[cidKey] = (msgId, data.clock.seconds() + CID_LIFETIME)
-        return Stored(msgId, None, False)
+        return Stored(msgId, False)
 
     async def ack(self, user, conversation, upto):
         data = self.data
@@ -371,6 +368,9 @@ class MemoryPresenceStore:
 
     async def isOnline(self, user):
         return bool(self.data.locations.get(user))
+
+    async def locate(self, users):
+        return [list(self.data.locations.get(user, ())) for user in users]
 
     async def resync(self, counts, liveness=0):
         data, node = self.data, self.node

@@ -12,10 +12,7 @@ from zope.interface import implementer
 
 from chatroom.store import keys
 from chatroom.store.interfaces import INodeStore
-from chatroom.store.scripts import Script
-
-_heartbeat = Script("heartbeat")
-_reapNodes = Script("reap_nodes")
+from chatroom.store.connection import allOf
 
 
 class RelayProtocol(SubscriberProtocol):
@@ -37,12 +34,17 @@ class NodeStore:
 
     log = Logger()
 
-    def __init__(self, link, subscriber, node):
+    def __init__(self, link, subscriber, node, presence, groups):
         """
         @param link: the L{RedisLink} for commands.
         @param subscriber: a L{RedisLink} whose protocol is L{RelayProtocol}.
+        @param presence: the L{PresenceStore} that counts a dead node's
+            users out.
+        @param groups: the L{GroupStore} (a dead node's users' groups).
         """
         self.link = link
+        self.presence = presence
+        self.groups = groups
         self.subscriber = subscriber
         self.node = node
         self._groups = set()
@@ -59,29 +61,43 @@ class NodeStore:
         """
         Say this node is alive for C{timeout} seconds; the nodes known.
         """
-        return await self.link.run(
-            _heartbeat, [keys.NODES, keys.nodeAlive(self.node)], [self.node, int(timeout * 1000)]
-        )
+        link = self.link
+        _, _, nodes = await allOf([
+            link.execute("SADD", keys.NODES, self.node),
+            link.execute("SET", keys.nodeAlive(self.node), "1", "PX", int(timeout * 1000)),
+            link.execute("SMEMBERS", keys.NODES),
+        ])
+        return nodes
 
     async def reap(self, presenceMaxGroup):
         """
-        Count out the users of nodes whose liveness key expired.
+        Count out the users of nodes whose liveness key expired.  Safe to run
+        on several nodes at once: a dead node's users are reported by one.
 
         @return: C{(dead node count, [(user, small groups), ...])} for the
             users now offline everywhere.
         """
-        reaped = await self.link.run(
-            _reapNodes, [keys.NODES, keys.ONLINE],
-            [keys.NODE, keys.LOCATIONS, keys.USER_GROUPS, keys.GROUP_MEMBERS, presenceMaxGroup],
-        )
-        return int(reaped[0]), [(reaped[i], reaped[i + 1]) for i in range(1, len(reaped), 2)]
+        link = self.link
+        nodes = list(await link.execute("SMEMBERS", keys.NODES))
+        alive = await allOf([link.execute("EXISTS", keys.nodeAlive(node)) for node in nodes])
+        dead = [node for node, up in zip(nodes, alive) if not int(up) and node != self.node]
+        users = []
+        for node in dead:
+            for user in await self.presence.resetNode(node):
+                groups = await link.execute("SMEMBERS", keys.userGroups(user))
+                sizes = await self.groups.memberships(user, list(groups))
+                users.append((user, sorted(g for g, n in sizes.items() if n <= presenceMaxGroup)))
+            await link.execute("SREM", keys.NODES, node)
+        return len(dead), users
 
     async def goodbye(self):
         """
         Leave the set of nodes (this node's users are counted out already).
         """
-        await self.link.execute("DEL", keys.nodeAlive(self.node))
-        await self.link.execute("SREM", keys.NODES, self.node)
+        await allOf([
+            self.link.execute("DEL", keys.nodeAlive(self.node)),
+            self.link.execute("SREM", keys.NODES, self.node),
+        ])
 
     # Subscriptions.
 

@@ -38,9 +38,9 @@ class RedisStore(Service):
         self.subscriber = RedisLink(reactor, protocol=RelayProtocol, name="Redis pub/sub", **redis)
         self.accounts = AccountStore(self.link)
         self.groups = GroupStore(self.link)
-        self.messages = MessageStore(self.link, retention, reactor)
-        self.presence = PresenceStore(self.link, node)
-        self.nodes = NodeStore(self.link, self.subscriber, node)
+        self.messages = MessageStore(self.link, retention)
+        self.presence = PresenceStore(self.link, node, self.accounts, self.groups)
+        self.nodes = NodeStore(self.link, self.subscriber, node, self.presence, self.groups)
 
     def startService(self):
         super().startService()

@@ -21,6 +21,7 @@ from chatroom.server import ChatFactory, debugFactory
 from chatroom.service import ChatService
 from chatroom.store.messages import DEFAULT_RETENTION
 from chatroom.store.redis import RedisStore
+from chatroom.store.routing import keySlot
 from tests.support.lines import connectLines
 from tests.support.wire import connect, until, wait
 
@@ -164,6 +165,7 @@ async def startChatServer(redis, node="test-node", retention=DEFAULT_RETENTION, 
     """
     top = MultiService()
     store = RedisStore(reactor, node, retention=retention, path=redis.socket)
+    _checkSlots(store.link)
     hasher = PasswordHasher(reactor, reactor.getThreadPool(), timeCost=1, memoryKiB=8)
     service = ChatService(reactor, store, hasher, node, **options)
     service.setServiceParent(top)
@@ -174,3 +176,18 @@ async def startChatServer(redis, node="test-node", retention=DEFAULT_RETENTION, 
     ]
     await service.ready
     return ChatServer(top, service, listening, hasher)
+
+
+def _checkSlots(link):
+    """
+    Make every script C{link} runs check that its keys share one hash slot,
+    as a Redis Cluster would: every Redis test then checks the rule.
+    """
+    run = link.run
+
+    def checked(script, keys, args):
+        slots = {keySlot(key) for key in keys}
+        assert len(slots) <= 1, "script %s reaches across hash slots: %r" % (script.name, keys)
+        return run(script, keys, args)
+
+    link.run = checked
