@@ -5,7 +5,7 @@ User accounts: password hashes and display names.
 
 from zope.interface import implementer
 
-from chatroom.store import keys
+from chatroom.store import faults, keys
 from chatroom.store.interfaces import IAccountStore
 from chatroom.store.scripts import Script
 
@@ -21,6 +21,8 @@ class AccountStore:
     Users, one hash each (C{{u:NAME}}).
     """
 
+    faults = faults.NONE
+
     def __init__(self, link):
         self.link = link
 
@@ -33,6 +35,7 @@ class AccountStore:
         stopped in between).
         """
         await self.link.run(_register, [keys.user(user), keys.userGroups(user)], [passwordHash, displayName, LOBBY])
+        self.faults("register.created")
         await self.settle(user)
 
     async def settle(self, user):
@@ -40,6 +43,7 @@ class AccountStore:
         Record a new account's lobby membership (again: it is idempotent).
         """
         await self.link.run(_join, [keys.group(LOBBY), keys.groupMembers(LOBBY), keys.groupStream(LOBBY)], [user])
+        self.faults("register.joined")
         await self.link.execute("HDEL", keys.user(user), "new")
 
     async def credentials(self, user):

@@ -13,7 +13,7 @@ import time
 from zope.interface import implementer
 
 from chatroom import errors
-from chatroom.store import keys
+from chatroom.store import faults, keys
 from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IGroupStore
 from chatroom.store.scripts import Script
@@ -31,6 +31,8 @@ class GroupStore:
     and stream; each user's index of its groups.
     """
 
+    faults = faults.NONE
+
     def __init__(self, link):
         self.link = link
 
@@ -39,6 +41,7 @@ class GroupStore:
         Create C{group} with C{user} as its first member.
         """
         await self.link.execute("SADD", keys.userGroups(user), group)
+        self.faults("create.indexed")
         outcome = await self.link.run(
             _create, [keys.group(group), keys.groupMembers(group)], [user, int(time.time() * 1000)])
         if outcome == "created":
@@ -52,6 +55,7 @@ class GroupStore:
         Make C{user} a member of C{group}; C{False} if it already was.
         """
         await self.link.execute("SADD", keys.userGroups(user), group)
+        self.faults("join.indexed")
         try:
             joined = await self.link.run(
                 _join, [keys.group(group), keys.groupMembers(group), keys.groupStream(group)], [user])
@@ -65,6 +69,7 @@ class GroupStore:
         Remove C{user} from C{group}.
         """
         await self.link.run(_leave, [keys.group(group), keys.groupMembers(group), keys.groupRead(group)], [user])
+        self.faults("leave.left")
         await self.link.execute("SREM", keys.userGroups(user), group)
 
     async def memberships(self, user, groups):

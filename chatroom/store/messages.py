@@ -12,7 +12,7 @@ from zope.interface import implementer
 
 from chatroom import errors
 from chatroom.messages import Conversation
-from chatroom.store import keys
+from chatroom.store import faults, keys
 from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IMessageStore
 from chatroom.store.scripts import Script
@@ -85,6 +85,8 @@ class MessageStore:
         are trimmed, approximately, as new ones arrive).
     """
 
+    faults = faults.NONE
+
     def __init__(self, link, retention=DEFAULT_RETENTION):
         self.link = link
         self.retention = retention
@@ -100,7 +102,9 @@ class MessageStore:
             introduced.move_to_end(pair)
             return
         await self.link.execute("SADD", keys.userPeers(sender), recipient)
+        self.faults("send.senderIndexed")
         await self.link.run(_introduce, [keys.user(recipient), keys.userPeers(recipient)], [sender])
+        self.faults("send.introduced")
         introduced[pair] = True
         if len(introduced) > INTRODUCED_CACHE:
             introduced.popitem(last=False)
@@ -123,6 +127,7 @@ class MessageStore:
             _sendDirect, [stream, stream if cid is None else keys.directCid(sender, recipient, cid)],
             [sender, text, self.retention, 0 if cid is None else 1],
         )
+        self.faults("send.stored")
         return Stored.fromReply(reply)
 
     async def sendGroup(self, group, sender, text, cid=None):

@@ -6,7 +6,7 @@ Who is online, cluster-wide: which users have connections on which nodes.
 from twisted.internet import defer
 from zope.interface import implementer
 
-from chatroom.store import keys
+from chatroom.store import faults, keys
 from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IPresenceStore
 from chatroom.store.scripts import Script
@@ -24,6 +24,8 @@ class PresenceStore:
     users is written before them and the online set after them, so a crash
     in between leaves an index entry that a re-count or a reaping clears.
     """
+
+    faults = faults.NONE
 
     def __init__(self, link, node, accounts, groups):
         """
@@ -46,8 +48,10 @@ class PresenceStore:
         """
         link = self.link
         await link.execute("SADD", keys.nodeUsers(self.node), user)
+        self.faults("connect.indexed")
         first, groups, new = await link.run(
             _connect, [keys.locations(user), keys.userGroups(user), keys.user(user)], [self.node])
+        self.faults("connect.located")
         if int(new):
             await self.accounts.settle(user)
         _, online, sizes = await allOf([
@@ -64,6 +68,7 @@ class PresenceStore:
         @return: whether it was the user's last connection anywhere.
         """
         last, left = await self.link.run(_disconnect, [keys.locations(user)], [self.node, 1])
+        self.faults("disconnect.unlocated")
         if not int(left):
             await self.link.execute("SREM", keys.nodeUsers(self.node), user)
         if int(last):

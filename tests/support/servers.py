@@ -106,9 +106,11 @@ class ChatServer:
     A chatroom server running in the test's reactor, on loopback.
     """
 
-    def __init__(self, services, service, listening, hasher=None):
+    def __init__(self, services, service, listening, hasher=None, redis=None):
         self.services = services
         self.hasher = hasher
+        #: The L{RedisProcess} it stores in.
+        self.redis = redis
         self.service = service
         self.listening = listening
         self.port = listening[0].getHost().port
@@ -175,7 +177,7 @@ async def startChatServer(redis, node="test-node", retention=DEFAULT_RETENTION, 
         reactor.listenTCP(0, debugFactory(service.sessions, maxFrame), interface="127.0.0.1"),
     ]
     await service.ready
-    return ChatServer(top, service, listening, hasher)
+    return ChatServer(top, service, listening, hasher, redis)
 
 
 def _checkSlots(link):
