@@ -117,7 +117,12 @@ def start_server(kind, o):
         server = servers.start_floor(redis_server=o.redis_server)
     else:
         server = servers.start_inspircd(o.inspircd)
-    server.wait_ready()
+    try:
+        server.wait_ready()  # stops the server if it does not come up
+    except RuntimeError:
+        if not o.keep_logs:
+            server.cleanup()
+        raise
     return server, server.host, server.port, server.pid
 
 

@@ -12,7 +12,7 @@ from twisted.internet import defer
 
 pytestmark = pytest.mark.stores("memory", "redis")
 
-from tests.support.chatting import ids, login, logout, offline, receive, sendMany, settle
+from tests.support.chatting import caughtUp, ids, login, logout, offline, receive, sendMany, settle
 from tests.support.wire import WireError
 
 
@@ -124,8 +124,7 @@ async def test_group_backlog_since_join(chat):
     await logout(chat, bob)
     after = await sendMany(alice, 3, kind="group.send", group="历史", text="入群后 {i}")
     bob = await login(chat, "bob")
-    await receive(bob, 3)
-    await settle(bob)
+    await caughtUp(chat, bob)
     assert ids(offline(bob)) == ids(after)
     assert not set(ids(before)) & set(ids(offline(bob)))
 
@@ -133,14 +132,13 @@ async def test_group_backlog_since_join(chat):
     await logout(chat, bob)
     away = await sendMany(alice, 3, kind="group.send", group="历史", text="离开时 {i}")
     bob = await login(chat, "bob")
-    await settle(bob)
+    await caughtUp(chat, bob)
     assert offline(bob) == [], "a former member gets nothing"
     await bob.request("group.join", group="历史")
     await logout(chat, bob)
     rejoined = await sendMany(alice, 2, kind="group.send", group="历史", text="回来后 {i}")
     bob = await login(chat, "bob")
-    await receive(bob, 2)
-    await settle(bob)
+    await caughtUp(chat, bob)
     assert ids(offline(bob)) == ids(rejoined)
     assert not set(ids(away)) & set(ids(offline(bob)))
 
@@ -153,8 +151,7 @@ async def test_new_user_backlog_starts_at_registration(chat):
     await logout(chat, bob)
     ok = await alice.request("group.send", group="lobby", text="after bob")
     bob = await login(chat, "bob")
-    await receive(bob, 1)
-    await settle(bob)
+    await caughtUp(chat, bob)
     assert ids(offline(bob)) == [ok["msg_id"]]
 
 

@@ -47,6 +47,16 @@ async def settle(client, seconds=0.2):
     await client.wait(seconds)
 
 
+async def caughtUp(chat, client, timeout=10.0):
+    """
+    Wait until the server has pushed all of C{client}'s missed messages,
+    then make a round trip, so that every one of them has arrived.
+    """
+    session = sessionOf(chat, client)
+    await chat.until(lambda: not chat.service.delivery.isCatchingUp(session), timeout=timeout)
+    await client.request("ping")
+
+
 def ids(events):
     """
     The msg_ids of C{events}.

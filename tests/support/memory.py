@@ -61,7 +61,16 @@ class _ServerTransport(StringTransport):
     and the client has not read yet counts as unsent (C{dataBuffer}), so
     the server's bound on unread output applies; closing tells the
     protocol on the next turn of the clock, as a real transport does.
+
+    A streaming producer is paused while more than L{bufferSize} bytes
+    are unread, resumed when the client has read them all, and stopped
+    when the connection is lost, as Twisted's socket transports do
+    (C{twisted.internet.abstract.FileDescriptor}).
     """
+
+    #: Unread bytes over which a streaming producer is paused (as
+    #: C{FileDescriptor.bufferSize}).
+    bufferSize = 2 ** 16
 
     def __init__(self, clock, port, host="127.0.0.1"):
         super().__init__(
@@ -72,10 +81,34 @@ class _ServerTransport(StringTransport):
         self.offset = 0
         self._tempDataLen = 0
         self.lost = False
+        self.producerPaused = False
 
     @property
     def dataBuffer(self):
         return self.value()
+
+    def write(self, data):
+        super().write(data)
+        if self.producer is not None and self.streaming and self.io.tell() > self.bufferSize:
+            self.producerPaused = True
+            self.producer.pauseProducing()
+
+    def writeSequence(self, data):
+        self.write(b"".join(data))
+
+    def registerProducer(self, producer, streaming):
+        if self.lost:
+            producer.stopProducing()
+        else:
+            super().registerProducer(producer, streaming)
+
+    def drained(self):
+        """
+        The client read all there was: resume a producer paused for it.
+        """
+        if self.producer is not None and (not self.streaming or self.producerPaused):
+            self.producerPaused = False
+            self.producer.resumeProducing()
 
     def loseConnection(self):
         if not self.disconnecting:
@@ -88,6 +121,9 @@ class _ServerTransport(StringTransport):
     def connectionLost(self, reason):
         if not self.lost:
             self.lost = True
+            if self.producer is not None:
+                producer, self.producer = self.producer, None
+                producer.stopProducing()
             self.protocol.connectionLost(Failure(reason))
 
 
@@ -172,6 +208,7 @@ class MemoryClient:
                     break
                 payload, self._buffer = self._buffer[4:4 + length], self._buffer[4 + length:]
                 self._received(json.loads(payload.decode("utf-8")))
+        self.server.drained()
         return True
 
     def _received(self, obj):
