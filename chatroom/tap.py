@@ -113,8 +113,9 @@ class Options(usage.Options):
          "Endpoint of the JSON-lines debug port, or 'none'."],
         ["redis", None, None,
          "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db], "
-         "unix:///path/to/socket[?db=N], or the master named NAME of a Redis replicated under "
-         "Sentinel: sentinel://[:password@]host:port[,host:port...]/NAME[/db]."],
+         "unix:///path/to/socket[?db=N], the master named NAME of a Redis replicated under "
+         "Sentinel: sentinel://[:password@]host:port[,host:port...]/NAME[/db], or a Redis Cluster "
+         "(7 or newer): redis-cluster://[:password@]host:port[,host:port...]."],
         ["data-dir", "d", "chatroom-data", "Directory of the embedded Redis's data."],
         ["appendfsync", None, "everysec",
          "Embedded Redis fsync policy: 'always' (no acknowledged message lost even on power "

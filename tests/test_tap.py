@@ -79,10 +79,15 @@ def test_sslEndpointChecked(tmp_path):
     ("redis://:s%40cret@db.example:7000/1", {"host": "db.example", "port": 7000, "db": 1, "password": "s@cret"}),
     ("unix:///tmp/redis.sock", {"path": "/tmp/redis.sock", "db": 0, "password": None}),
     ("unix:///tmp/redis.sock?db=2", {"path": "/tmp/redis.sock", "db": 2, "password": None}),
+    ("redis-cluster://10.0.0.1:7000", {"cluster": [("10.0.0.1", 7000)], "password": None}),
+    ("redis-cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002,redis.example/",
+     {"cluster": [("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 7002), ("redis.example", 6379)],
+      "password": "s@cret"}),
+    ("redis-cluster://节点.example:7000/0", {"cluster": [("节点.example", 7000)], "password": None}),
 ])
 def test_redisURL(url, expected):
     """
-    C{--redis} takes a C{redis://} or C{unix://} URL.
+    C{--redis} takes a C{redis://}, C{unix://} or C{redis-cluster://} URL.
     """
     assert parse("--redis", url)["redis"] == expected
 
@@ -100,6 +105,13 @@ def test_redisURL(url, expected):
     (["--redis", "localhost:6379"], ["--redis"]),
     (["--redis", "redis://localhost:99999"], ["--redis"]),
     (["--redis", "redis://localhost:port"], ["--redis"]),
+    (["--redis", "redis-cluster://"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:7000,"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:7000,:7001"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:port"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:70000"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:7000/1"], ["--redis", "database 0"]),
+    (["--redis", "redis-cluster://h:7000?db=1"], ["--redis", "database 0"]),
     (["--max-frame", "big"], ["--max-frame", "whole number"]),
     (["--max-frame", "100"], ["--max-frame", "1024"]),
     (["--max-frame", "-1"], ["--max-frame"]),
@@ -161,6 +173,25 @@ def test_makeServiceExternal(tmp_path):
     chat = [s for s in top if isinstance(s, ChatService)][0]
     assert [s.factory.maxFrame for s in top if isinstance(s, StreamServerEndpointService)] == [2048]
     assert chat.store.link.address == "127.0.0.1:6390"
+
+
+def test_makeServiceCluster(tmp_path):
+    """
+    With a C{redis-cluster://} URL the store routes commands over the
+    cluster and relays with sharded pub/sub.
+    """
+    from chatroom.store.pubsub import ShardedPubSub
+    from chatroom.store.routing import ClusterLink
+
+    reactor = FakeReactor()
+    options = parse("--redis", "redis-cluster://:pw@127.0.0.1:7000,127.0.0.1:7001", "--debug-port", "none",
+                    "--data-dir", str(tmp_path))
+    top = makeService(options, reactor=reactor)
+    assert "EmbeddedRedis" not in [type(s).__name__ for s in top]
+    store = [s for s in top if isinstance(s, ChatService)][0].store
+    assert isinstance(store.link, ClusterLink) and isinstance(store.pubsub, ShardedPubSub)
+    assert (store.link.seeds, store.link.password) == ([("127.0.0.1", 7000), ("127.0.0.1", 7001)], "pw")
+    assert store.link.address == "127.0.0.1:7000,127.0.0.1:7001"
 
 
 def test_passwordHashingHasOneThreadPerCore(tmp_path):

@@ -351,6 +351,12 @@ class ClusterLink(Service):
         """
         return self._slots[slot]
 
+    def masters(self):
+        """
+        The C{(host, port)} of every master serving slots, sorted.
+        """
+        return sorted(self._owners)
+
     def mastersOf(self, keys):
         """
         C{keys} grouped by the master serving them, C{{(host, port): [key,
@@ -471,6 +477,16 @@ class ClusterLink(Service):
         Run one command on the master of C{key}'s slot; a Deferred of its reply.
         """
         return self._dispatch(keySlot(key), args)
+
+    def executeOnNode(self, address, *args):
+        """
+        Run one command on the master at C{address} (C{INFO}, say), without
+        redirections or retries; a Deferred of its reply.
+        """
+        conn = _connectionTo(self, address, txredisapi.RedisProtocol)
+        if conn is None:
+            return defer.fail(errors.Unavailable())
+        return conn.execute_command(*args).addErrback(_translate)
 
     def run(self, script, keys, args):
         """
@@ -602,6 +618,7 @@ class ClusterSubscriber(Service):
         self._nodes = {}
         self._waiting = []
         self._syncing = False
+        self._onSubscribed = []
         link.onSlotsChanged(self._resync)
 
     def startService(self):
@@ -631,6 +648,14 @@ class ClusterSubscriber(Service):
             self._wanted.discard(channel)
             self._leave(channel)
         return self._resync()
+
+    def onSubscribed(self, f):
+        """
+        Call C{f(channel)} every time a master confirms a subscription to
+        C{channel} (the first and every one made again after the channel
+        was lost).
+        """
+        self._onSubscribed.append(f)
 
     def messageReceived(self, channel, message):
         """
@@ -723,3 +748,5 @@ class ClusterSubscriber(Service):
         self.channels[channel] = address
         if channel not in self._wanted:
             self._leave(channel)  # unsubscribed meanwhile
+        else:
+            _hooks(self.log, self._onSubscribed, channel)
