@@ -63,6 +63,9 @@ class ChatService(Service):
             GroupHandler(store.groups, store.messages, presence, delivery),
         ):
             dispatcher.addHandler(handler)
+        # Requests wait for _prepare (see Dispatcher.storageReady).
+        dispatcher.storageReady = False
+        self._dispatcher = dispatcher
         self.sessions = Sessions(reactor, dispatcher, limiter, presence)
         self.registry = registry
         self.delivery = delivery
@@ -80,6 +83,9 @@ class ChatService(Service):
         while True:
             await store.whenConnected()
             try:
+                # Data of an earlier release is moved to this one's layout
+                # (or another node is doing it: this waits).
+                await store.prepare()
                 await store.accounts.ensureLobby()
                 # Connections this node had before it restarted are gone.
                 await self.presence.reset()
@@ -93,6 +99,7 @@ class ChatService(Service):
         await self.monitor.beat()
         self.relay.hello()
         self.monitor.startService()
+        self._dispatcher.storageReady = True
         self.log.info("Node {node} ready", node=self.node)
         self.ready.callback(self)
 

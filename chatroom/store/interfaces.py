@@ -256,6 +256,14 @@ class IChatStore(IService):
         A Deferred that fires once the storage can be reached.
         """
 
+    def prepare():
+        """
+        Make the stored data ready for this release, before anything else
+        uses it: data written by an earlier release is migrated to this
+        one's layout (once; a node that starts meanwhile waits for it).
+        L{chatroom.errors.Unavailable} if the storage was lost: call again.
+        """
+
     def onConnected(f):
         """
         Call C{f()} every time the storage is reached: the first time and

@@ -509,6 +509,11 @@ class MemoryStore(Service):
     def whenConnected(self):
         return defer.succeed(self)
 
+    async def prepare(self):
+        """
+        Nothing to prepare: memory holds no earlier release's data.
+        """
+
     def onConnected(self, f):
         # Memory is never lost: there is no reconnection to hear of.
         pass

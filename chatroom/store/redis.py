@@ -77,6 +77,15 @@ class RedisStore(Service):
         """
         return self.link.whenConnected()
 
+    async def prepare(self):
+        """
+        Migrate data written by release 0.1 to this layout, once (see
+        L{chatroom.store.migrate}); nodes starting meanwhile wait for it.
+        """
+        from chatroom.store.migrate import migrate
+
+        await migrate(self.link)
+
     def onConnected(self, f):
         """
         Call C{f()} every time the command link connects (the first time
