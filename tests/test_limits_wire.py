@@ -195,6 +195,9 @@ async def test_stalledClientDisconnectedAndGetsEverythingLater(make_chat):
     await chat.until(lambda: not bob.connected)
 
     back = await chat.user("鲍勃", register=False)
+    # Everything read before caughtUp's ping: a reply written behind more
+    # than maxBuffer unread bytes closes the connection.
+    await receive(back, len(sent))
     await caughtUp(chat, back)
     got = back.messages()
     assert [m["msg_id"] for m in got] == sent
@@ -227,6 +230,8 @@ async def test_slowBacklogReaderNotDisconnected(make_chat):
     await chat.wait(0.5)
     assert any(s.user == "bob" for s in chat.service.sessions)
     bob.transport.resumeProducing()
+    # Everything read before caughtUp's ping (see above).
+    await receive(bob, len(sent))
     await caughtUp(chat, bob)
     assert [r for r in bob.replies if r.get("id") == "login"] == [
         {"type": "ok", "id": "login", "user": "bob", "name": "bob", "online": 2},
