@@ -64,6 +64,7 @@ OLD_GROUPS = OLD_PREFIX + "groups"
 
 _renewLock = Script("lock_renew")
 _releaseLock = Script("lock_release")
+_cutCid = Script("migrate_cid")
 
 _TOKEN = uuid.uuid4().hex[:8]
 
@@ -94,6 +95,14 @@ def _name(value):
     if not value or any(c in value for c in ":|{}"):
         raise _NotOld()
     return value
+
+
+def _noSuchKey(failure):
+    # A RENAME of a key that is gone (moved already): None.
+    failure.trap(txredisapi.ResponseError)
+    if "no such key" in str(failure.value).lower():
+        return None
+    return failure
 
 
 async def _all(deferreds):
@@ -301,13 +310,10 @@ class Migration:
         # RENAME is atomic: the old key is there or the new one, never both
         # (unless something else wrote the new one: refuse to lose it).
         length = int(await self.link.execute("XLEN", old))
-        try:
-            renamed = int(await self.link.execute("RENAMENX", old, new))
-        except txredisapi.ResponseError as e:
-            if "no such key" in str(e).lower():
-                return False
-            raise
-        if not renamed:
+        renamed = await self.link.execute("RENAMENX", old, new).addErrback(_noSuchKey)
+        if renamed is None:
+            return False
+        if not int(renamed):
             raise LayoutError("both %s and %s exist: not overwriting %s" % (old, new, new))
         self.counts[kind] += 1
         self.counts["messages"] += length
@@ -384,23 +390,24 @@ class Migration:
 
     async def _move_cid(self, key, rest):
         # cr:cid:X:u:P:CID -> directCid(X, P, CID), 'msg_id|status' -> msg_id;
-        # cr:cid:X:g:G:CID -> groupCid(X, G, CID); the same time to live.
-        # (The cid, last, may hold ':'; names never do.)
+        # cr:cid:X:g:G:CID -> groupCid(X, G, CID).  A RENAME keeps the time
+        # to live; a direct record's value is cut in place first, which is
+        # harmless to repeat.  (The cid, last, may hold ':'; names never do.)
         parts = rest.split(":", 3)
         if len(parts) != 4 or parts[1] not in ("u", "g") or not parts[3]:
             raise _NotOld()
         sender, kind, name, clientId = _name(parts[0]), parts[1], _name(parts[2]), parts[3]
-        value, ttl = await _all([self.link.execute("GET", key), self.link.execute("PTTL", key)])
-        ttl = int(ttl)
-        if value is not None and ttl != -2:
-            if kind == "u":
-                new, value = keys.directCid(sender, name, clientId), value.partition("|")[0]
-            else:
-                new = keys.groupCid(sender, name, clientId)
-            expiry = ["PX", ttl] if ttl > 0 else []
-            await self.link.execute("SET", new, value, *expiry)
-            self.counts["cids"] += 1
-        return await self._drop(key)
+        if kind == "u":
+            if not int(await self.link.run(_cutCid, [key], [])):
+                return False
+            new = keys.directCid(sender, name, clientId)
+        else:
+            new = keys.groupCid(sender, name, clientId)
+        if await self.link.execute("RENAME", key, new).addErrback(_noSuchKey) is None:
+            # Moved already, or expired meanwhile.
+            return False
+        self.counts["cids"] += 1
+        return True
 
     async def _dropDerived(self, key, rest):
         # Pending indexes are derived from the peers and read positions now;
