@@ -22,7 +22,7 @@ from chatroom.server import ChatFactory, debugFactory
 from chatroom.service import ChatService
 from chatroom.store.memory import MemoryData, MemoryStore
 from chatroom.store.messages import DEFAULT_RETENTION
-from tests.support.wire import WireError
+from tests.support.wire import ClientCalls, ServerCalls, WireError
 
 #: Where the fake clock starts: msg_ids carry it, like a real server's.
 EPOCH = 1_800_000_000.0
@@ -155,7 +155,7 @@ class _ClientEnd:
         self._client.close(ConnectionLost())
 
 
-class MemoryClient:
+class MemoryClient(ClientCalls):
     """
     One connection of a test user to a L{MemoryChat}: the same calls as
     L{tests.support.wire.TestClient}.
@@ -303,14 +303,6 @@ class MemoryClient:
         self.chat.runUntil(arrived, "an event %r" % (match,), timeout=timeout, fail=defer.TimeoutError)
         return found[0]
 
-    def messages(self):
-        """
-        The C{message} events received so far (and forget them).
-        """
-        found = [e for e in self.events if e.get("type") == "message"]
-        self.events = [e for e in self.events if e.get("type") != "message"]
-        return found
-
     def wait(self, seconds):
         """
         Let C{seconds} pass.
@@ -362,7 +354,7 @@ class _ClockedHasher:
         return self._settled(self._hasher.verify(encoded, password))
 
 
-class MemoryChat:
+class MemoryChat(ServerCalls):
     """
     A chat node on a L{MemoryStore} and a L{FakeClock}: the same calls as
     L{tests.support.servers.ChatServer}, plus L{wait} and L{until}, which
@@ -446,16 +438,6 @@ class MemoryChat:
         client = MemoryClient(self, next(self._ports), lines, host)
         self.clients.append(client)
         self.pump()
-        return client
-
-    async def user(self, name, password="secret", register=True):
-        """
-        A connection logged in as C{name} (registered first).
-        """
-        client = await self.client()
-        if register:
-            await client.request("register", user=name, password=password)
-        await client.request("login", user=name, password=password)
         return client
 
     async def stop(self):

@@ -23,7 +23,7 @@ from chatroom.store.messages import DEFAULT_RETENTION
 from chatroom.store.redis import RedisStore
 from chatroom.store.routing import keySlot
 from tests.support.lines import connectLines
-from tests.support.wire import connect, until, wait
+from tests.support.wire import ServerCalls, connect, until, wait
 
 
 class RedisProcess:
@@ -72,6 +72,12 @@ class RedisProcess:
         finally:
             s.close()
 
+    def storeArguments(self):
+        """
+        Where this Redis is, as L{RedisStore} takes it.
+        """
+        return {"path": self.socket}
+
     def ping(self):
         try:
             return self.command("PING").startswith(b"+PONG")
@@ -101,7 +107,7 @@ class RedisProcess:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class ChatServer:
+class ChatServer(ServerCalls):
     """
     A chatroom server running in the test's reactor, on loopback.
     """
@@ -138,16 +144,6 @@ class ChatServer:
         """
         await until(predicate, timeout=timeout)
 
-    async def user(self, name, password="secret", register=True):
-        """
-        A connection logged in as C{name} (registered first).
-        """
-        client = await self.client()
-        if register:
-            await client.request("register", user=name, password=password)
-        await client.request("login", user=name, password=password)
-        return client
-
     async def stop(self):
         """
         Close every client, stop listening and stop the services.
@@ -162,11 +158,11 @@ class ChatServer:
 async def startChatServer(redis, node="test-node", retention=DEFAULT_RETENTION, maxFrame=DEFAULT_MAX_FRAME,
                           **options):
     """
-    Start a chatroom server on C{redis} (a L{RedisProcess}); wait until it
-    is ready.
+    Start a chatroom server on C{redis} (a L{RedisProcess}, or a
+    L{tests.support.rediscluster.RedisCluster}); wait until it is ready.
     """
     top = MultiService()
-    store = RedisStore(reactor, node, retention=retention, path=redis.socket)
+    store = RedisStore(reactor, node, retention=retention, **redis.storeArguments())
     _checkSlots(store.link)
     hasher = PasswordHasher(reactor, reactor.getThreadPool(), timeCost=1, memoryKiB=8)
     service = ChatService(reactor, store, hasher, node, **options)
