@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.test_cluster -*-
+# -*- test-case-name: tests.store.test_cluster_mode,tests.test_cluster -*-
 """
 Pub/sub between nodes, in the two forms Redis offers: classic C{PUBLISH}
 and C{SUBSCRIBE} on one Redis, and sharded C{SPUBLISH} and C{SSUBSCRIBE} on
@@ -11,6 +11,9 @@ their hooks which channels Redis has just confirmed.  What is published
 while a channel is not subscribed (between losing it and subscribing to it
 again) is not heard: pub/sub carries live copies only.
 """
+
+import random
+from collections import OrderedDict
 
 import txredisapi
 from twisted.application.service import Service
@@ -152,13 +155,35 @@ class ShardedPubSub(_PubSub):
     C{SPUBLISH} through a L{ClusterLink} and C{SSUBSCRIBE} through a
     L{ClusterSubscriber}: each channel on the master of its slot.
 
+    When a slot moves (or its master fails over), its master unsubscribes
+    every subscriber of its channels, which subscribe again on the new
+    master a moment later: what is published meanwhile reaches fewer
+    nodes than before.  So a message that reached fewer subscribers than
+    the channel's previous one, while the slot map has just changed, is
+    published again a few times over the next seconds; every message
+    carries an id (this publisher's token and a sequence number) and
+    receivers drop the copies they have already had.
+
     @ivar subscriber: the L{ClusterSubscriber}.
+    @ivar republished: how many messages were published again.
+    @ivar duplicates: how many copies received were dropped.
     """
 
     #: Seconds L{subscribe} waits for Redis to confirm new subscriptions
     #: (a master may be failing over): then its Deferred fires anyway, and
     #: the subscriptions are made when the master is back.
     confirmTimeout = 2
+    #: Delays before each new publication of a message that reached fewer
+    #: subscribers than its channel's previous one.
+    republishDelays = (0.05, 0.2, 0.5, 1, 2)
+    #: Seconds after a change of the slot map during which a fall in a
+    #: channel's subscribers is taken for a move or a failover under way
+    #: (otherwise it is a node that stopped listening).
+    unsettled = 5
+    #: How many channels' subscriber counts, and how many message ids
+    #: received, are remembered.
+    channelsRemembered = 10000
+    idsRemembered = 65536
 
     def __init__(self, link):
         """
@@ -167,9 +192,17 @@ class ShardedPubSub(_PubSub):
         super().__init__()
         self.link = link
         self.reactor = link.reactor
-        self.subscriber = ClusterSubscriber(link, lambda channel, message: self._message(message))
+        self.subscriber = ClusterSubscriber(link, lambda channel, message: self._received(message))
         self.subscriber.onSubscribed(self._joined)
+        link.onSlotsChanged(self._slotsChanged)
         self._confirming = []
+        self._token = b"%08x." % (random.getrandbits(32),)
+        self._sequence = 0
+        self._heard = OrderedDict()
+        self._seen = OrderedDict()
+        self._changed = None
+        self._republishing = set()
+        self.republished = self.duplicates = 0
 
     def startService(self):
         super().startService()
@@ -181,6 +214,9 @@ class ShardedPubSub(_PubSub):
             if timer.active():
                 timer.cancel()
         self._confirming = []
+        for call in self._republishing:
+            call.cancel()
+        self._republishing.clear()
         return self.subscriber.stopService()
 
     def _joined(self, channel):
@@ -207,17 +243,17 @@ class ShardedPubSub(_PubSub):
         subscribed to when their masters are back).
         """
         new = {_name(channel) for channel in channels} - self.wanted
+        if not new:
+            return defer.succeed(None)
         self.wanted.update(new)
+        self.subscriber.subscribe(*sorted(new))
         if not self.running:
-            # Subscribed to once started, like a classic link's channels
+            # Subscribed to once started, as a classic link's channels are
             # on connection.
-            self.subscriber.subscribe(*sorted(new))
-        if not new or not self.running:
             return defer.succeed(None)
         d = defer.Deferred()
         entry = (new, d, self.reactor.callLater(self.confirmTimeout, lambda: self._timedOut(entry)))
         self._confirming.append(entry)
-        self.subscriber.subscribe(*sorted(new))
         return d
 
     def unsubscribe(self, channels):
@@ -229,9 +265,51 @@ class ShardedPubSub(_PubSub):
         if gone:
             self.subscriber.unsubscribe(*sorted(gone))
 
+    # Publishing, at least once while slots move.
+
     def publish(self, channel, message):
         """
-        Publish C{message} on C{channel} (on the master of its slot): a
-        Deferred of the number of subscribers that got it.
+        Publish C{message} (bytes) on C{channel} (on the master of its
+        slot): a Deferred of the number of subscribers that got it.
         """
-        return self.link.execute("SPUBLISH", channel, message)
+        self._sequence += 1
+        data = b"%s%x %s" % (self._token, self._sequence, message)
+        return self.link.execute("SPUBLISH", channel, data).addCallback(self._published, channel, data, 0)
+
+    def _slotsChanged(self):
+        self._changed = self.reactor.seconds()
+
+    def _published(self, count, channel, data, attempt):
+        count, heard = int(count), self._heard
+        before = heard.get(channel, 0)
+        changed = self._changed
+        if (count < before and attempt < len(self.republishDelays) and changed is not None
+                and self.reactor.seconds() - changed < self.unsettled):
+            call = self.reactor.callLater(self.republishDelays[attempt], self._republish, channel, data, attempt + 1)
+            self._republishing.add(call)
+            return count
+        heard[channel] = count
+        heard.move_to_end(channel)
+        if len(heard) > self.channelsRemembered:
+            heard.popitem(last=False)
+        return count
+
+    def _republish(self, channel, data, attempt):
+        self._republishing = {call for call in self._republishing if call.active()}
+        self.republished += 1
+        d = self.link.execute("SPUBLISH", channel, data).addCallback(self._published, channel, data, attempt)
+        d.addErrback(lambda f: self.log.warn("Publishing again on {channel} failed: {error}", channel=channel,
+                                             error=f.getErrorMessage()))
+
+    def _received(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        messageId, _, message = data.partition(b" ")
+        seen = self._seen
+        if messageId in seen:
+            self.duplicates += 1
+            return  # a copy published again
+        seen[messageId] = None
+        if len(seen) > self.idsRemembered:
+            seen.popitem(last=False)
+        self._message(message)

@@ -372,8 +372,10 @@ class ClusterLink(Service):
         Note that the master at C{address} serves C{slot} now (a C{MOVED}
         said so), and re-read the map soon: other slots have likely moved.
         """
-        self._slots[slot] = address
+        changed, self._slots[slot] = self._slots[slot] != address, address
         self._schedule(0)
+        if changed:
+            _hooks(self.log, self._onSlotsChanged)
 
     def refresh(self):
         """
