@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.store.test_cluster_mode,tests.test_cluster -*-
+# -*- test-case-name: tests.store.test_pubsub,tests.store.test_cluster_mode,tests.test_cluster -*-
 """
 Pub/sub between nodes, in the two forms Redis offers: classic C{PUBLISH}
 and C{SUBSCRIBE} on one Redis, and sharded C{SPUBLISH} and C{SSUBSCRIBE} on
@@ -215,7 +215,8 @@ class ShardedPubSub(_PubSub):
                 timer.cancel()
         self._confirming = []
         for call in self._republishing:
-            call.cancel()
+            if call.active():
+                call.cancel()
         self._republishing.clear()
         return self.subscriber.stopService()
 
@@ -283,7 +284,7 @@ class ShardedPubSub(_PubSub):
         count, heard = int(count), self._heard
         before = heard.get(channel, 0)
         changed = self._changed
-        if (count < before and attempt < len(self.republishDelays) and changed is not None
+        if (count < before and attempt < len(self.republishDelays) and self.running and changed is not None
                 and self.reactor.seconds() - changed < self.unsettled):
             call = self.reactor.callLater(self.republishDelays[attempt], self._republish, channel, data, attempt + 1)
             self._republishing.add(call)
