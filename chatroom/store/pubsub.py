@@ -21,7 +21,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from chatroom.store.connection import RedisLink
-from chatroom.store.routing import ClusterSubscriber, _name
+from chatroom.store.slots import channelName
+from chatroom.store.sharded import ClusterSubscriber
 
 
 class RelayProtocol(txredisapi.SubscriberProtocol):
@@ -243,7 +244,7 @@ class ShardedPubSub(_PubSub):
         them, or after L{confirmTimeout} seconds if it has not (they are
         subscribed to when their masters are back).
         """
-        new = {_name(channel) for channel in channels} - self.wanted
+        new = {channelName(channel) for channel in channels} - self.wanted
         if not new:
             return defer.succeed(None)
         self.wanted.update(new)
@@ -261,7 +262,7 @@ class ShardedPubSub(_PubSub):
         """
         Unsubscribe from C{channels}.
         """
-        gone = {_name(channel) for channel in channels} & self.wanted
+        gone = {channelName(channel) for channel in channels} & self.wanted
         self.wanted.difference_update(gone)
         if gone:
             self.subscriber.unsubscribe(*sorted(gone))
