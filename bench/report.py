@@ -17,6 +17,9 @@ MASTER_PREFIX = "redis-server:"
 #: A master's share of a Redis Cluster's p2p work that counts as even,
 #: with N masters: 1/N plus or minus this.
 EVEN_SHARE = 0.10
+#: Below this much Redis CPU in a phase (seconds, read in 10 ms ticks),
+#: the masters' shares say nothing (a --smoke run).
+MIN_SHARE_CPU_S = 0.5
 
 
 def problems(rec):
@@ -325,12 +328,16 @@ def cluster_report(records, server="chatroom"):
             line += (f"; {ideal / (fanout - 1):,.0f} group messages/s "
                      f"of {fanout - 1} deliveries")
         lines.append(line)
-        shares = [share for _, _, _, share in cluster_rows(rec)]
+        rows = cluster_rows(rec)
+        shares = [share for _, _, _, share in rows]
         if rec["phase"] == "p2p" and None not in shares:
             uneven = [s for s in shares if abs(s - 1 / n) > EVEN_SHARE]
+            verdict = "uneven" if uneven else "even"
+            if sum(cpu for _, cpu, _, _ in rows) < MIN_SHARE_CPU_S:
+                verdict = "too little CPU to tell"
             lines.append(
                 f"p2p shares {', '.join(f'{s * 100:.0f}%' for s in shares)}"
-                f": {'uneven' if uneven else 'even'} (target "
+                f": {verdict} (target "
                 f"{100 / n:.0f}% +- {EVEN_SHARE * 100:.0f}% each)")
     return "\n".join(lines)
 
