@@ -8,6 +8,7 @@ positions, all of a conversation in its own hash slot.
 import collections
 
 import attr
+from twisted.internet import defer
 from zope.interface import implementer
 
 from chatroom import errors
@@ -77,9 +78,10 @@ class MessageStore:
     Messages and read positions, each conversation in its own hash slot.
 
     A direct send is one script in the conversation's slot (the commit
-    point); before the first message of two users, both users' indexes of
-    conversations are made to name each other (in their own slots), so a
-    crash in between leaves at most an index entry with no messages.
+    point); before a sender's first message to a recipient, the
+    recipient's index of conversations is made to name the sender (in the
+    recipient's slot), so a crash in between leaves at most an index entry
+    with no messages.
 
     @ivar retention: the most messages kept per conversation (older ones
         are trimmed, approximately, as new ones arrive).
@@ -93,16 +95,16 @@ class MessageStore:
         self._introduced = collections.OrderedDict()
 
     async def _introduce(self, sender, recipient):
-        # Once per pair and process: the recipient exists, and both indexes
-        # name the other (the sender's first: an entry with no messages is
-        # harmless, a missing one would hide the conversation).
+        # Once per pair and process: the recipient exists, and its index
+        # names the sender, before the message is stored (an entry with no
+        # messages is harmless, a missing one would hide the conversation).
+        # The sender's index needs no entry: it has nothing to miss in this
+        # conversation until the peer writes, and that write adds it.
         pair = (sender, recipient)
         introduced = self._introduced
         if pair in introduced:
             introduced.move_to_end(pair)
             return
-        await self.link.execute("SADD", keys.userPeers(sender), recipient)
-        self.faults("send.senderIndexed")
         await self.link.run(_introduce, [keys.user(recipient), keys.userPeers(recipient)], [sender])
         self.faults("send.introduced")
         introduced[pair] = True
@@ -115,18 +117,28 @@ class MessageStore:
             if not int(await self.link.execute("EXISTS", keys.user(peer))):
                 raise errors.NoSuchUser()
 
-    async def sendDirect(self, sender, recipient, text, cid=None):
+    def sendDirect(self, sender, recipient, text, cid=None):
         """
-        Store a direct message.
+        Store a direct message: a Deferred of a L{Stored}.
+        """
+        if (sender, recipient) in self._introduced:
+            # The common case, kept free of coroutines: one script call.
+            return self._store(sender, recipient, text, cid)
+        return defer.ensureDeferred(self._introduceAndStore(sender, recipient, text, cid))
 
-        @rtype: L{Stored}
-        """
+    async def _introduceAndStore(self, sender, recipient, text, cid):
         await self._introduce(sender, recipient)
+        return await self._store(sender, recipient, text, cid)
+
+    def _store(self, sender, recipient, text, cid):
         stream = keys.directStream(sender, recipient)
-        reply = await self.link.run(
+        d = self.link.run(
             _sendDirect, [stream, stream if cid is None else keys.directCid(sender, recipient, cid)],
             [sender, text, self.retention, 0 if cid is None else 1],
         )
+        return d.addCallback(self._stored)
+
+    def _stored(self, reply):
         self.faults("send.stored")
         return Stored.fromReply(reply)
 

@@ -23,7 +23,7 @@ from twisted.python.failure import Failure
 from chatroom import errors
 
 # The only names borrowed from the single-node link.
-from chatroom.store.connection import _translate
+from chatroom.store.connection import CommandProtocol, _translate
 from chatroom.store.scripts import SCRIPTS
 
 from chatroom.store.slots import SLOTS, Retry, classify, commandSlot, keySlot, parseShards
@@ -87,7 +87,7 @@ class _ProbeFactory(protocol.Factory):
     noisy = False
 
     def buildProtocol(self, addr):
-        return txredisapi.RedisProtocol(convertNumbers=False)
+        return CommandProtocol(convertNumbers=False)
 
 
 def connectionTo(owner, address, protocolClass):
@@ -352,7 +352,7 @@ class ClusterLink(Service):
         self._owners = set(slots) - {None}
         masters |= self._owners
         for address in masters:
-            connectionTo(self, address, txredisapi.RedisProtocol)
+            connectionTo(self, address, CommandProtocol)
         # Forget nodes that serve nothing now (an old master after a
         # failover), or they would be reconnected to forever.
         for address in [a for a in self._nodes if a not in masters]:
@@ -381,7 +381,7 @@ class ClusterLink(Service):
         Run one command on the master at C{address} (C{INFO}, say), without
         redirections or retries; a Deferred of its reply.
         """
-        conn = connectionTo(self, address, txredisapi.RedisProtocol)
+        conn = connectionTo(self, address, CommandProtocol)
         if conn is None:
             return defer.fail(errors.Unavailable())
         return conn.execute_command(*args).addErrback(_translate)
@@ -401,7 +401,7 @@ class ClusterLink(Service):
         if not self.running:
             return defer.fail(errors.Unavailable())
         address = self._owner(slot)
-        conn = connectionTo(self, address, txredisapi.RedisProtocol)
+        conn = connectionTo(self, address, CommandProtocol)
         if conn is None:
             return defer.ensureDeferred(self._retry(slot, args, script, Retry("DOWN"))).addErrback(_translate)
         # The usual case stays free of coroutines: one write, one callback.
@@ -455,7 +455,7 @@ class ClusterLink(Service):
                     except errors.Unavailable:
                         pass  # the map as it was; the next try will tell
                 address, asking = self._owner(slot), False
-            conn = connectionTo(self, address, txredisapi.RedisProtocol)
+            conn = connectionTo(self, address, CommandProtocol)
             if conn is None:
                 reason = Retry("DOWN")
                 continue
