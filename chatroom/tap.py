@@ -79,11 +79,14 @@ _RATE_OPTIONS = [
     ("send-limit", "sends", "Messages (send, group.send) per user."),
     ("request-limit", "requests", "Requests of any kind per connection."),
     ("login-limit", "loginFailures",
-     "Failed logins (and registrations of a taken name) per user name and remote address."),
-    ("address-login-limit", "addressFailures", "Failed logins per remote address."),
+     "Failed logins (and registrations of a taken name) per user name and remote address "
+     "(IPv6: per /64); the primary login throttle."),
+    ("address-login-limit", "addressFailures",
+     "Failed logins per remote address (IPv6: per /64); a user who logged in from there "
+     "before is not stopped by it."),
     ("user-login-limit", "nameFailures",
-     "Failed logins per user name from all addresses; once spent, only addresses "
-     "with no failure of their own for that name may try."),
+     "Failed logins per user name from all addresses, the slower backstop; once spent, only "
+     "addresses with no failure of their own for that name (or known good) may try."),
     ("register-limit", "registrations", "Registrations per remote address."),
 ]
 
@@ -139,8 +142,21 @@ class Options(usage.Options):
         ["max-connections", None, _LIMITS.maxConnections,
          "Connections in total, both ports together (0: no limit).", _positive("max-connections", 0)],
         ["max-per-address", None, _LIMITS.maxPerAddress,
-         "Connections per remote address (0: no limit; loopback is exempt unless --limit-loopback).",
-         _positive("max-per-address", 0)],
+         "Connections per remote address, IPv6 per /64 (0: no limit; loopback is exempt unless "
+         "--limit-loopback).", _positive("max-per-address", 0)],
+        ["max-prelogin", None, _LIMITS.maxPreLogin,
+         "Connections not logged in yet, in total (0: no limit).", _positive("max-prelogin", 0)],
+        ["max-prelogin-per-address", None, _LIMITS.maxPreLoginPerAddress,
+         "Connections not logged in yet per remote address, IPv6 per /64 (0: no limit; loopback "
+         "is exempt unless --limit-loopback).", _positive("max-prelogin-per-address", 0)],
+        ["login-timeout", None, _LIMITS.loginTimeout,
+         "Close a connection that has not logged in this many seconds after it opened (ping does "
+         "not extend it).", _seconds("login-timeout")],
+        ["max-groups-per-user", None, _LIMITS.maxGroupsPerUser,
+         "Groups a user may be in, lobby included (0: no limit).", _positive("max-groups-per-user", 0)],
+        ["max-group-members", None, _LIMITS.maxGroupMembers,
+         "Members a group may have; the lobby has no cap (0: no limit).",
+         _positive("max-group-members", 0)],
         ["workers", "w", 1, "Server processes on this machine sharing the ports (tcp: ports only).",
          _positive("workers", 1, 256)],
         ["node-id", None, None, "This server's node id (default: host name and port)."],
@@ -173,7 +189,9 @@ class Options(usage.Options):
         return Limits(
             idleTimeout=float(self["idle-timeout"]), maxBuffer=int(self["max-buffer"]),
             maxConnections=int(self["max-connections"]), maxPerAddress=int(self["max-per-address"]),
-            limitLoopback=bool(self["limit-loopback"]), **fields,
+            maxPreLogin=int(self["max-prelogin"]), maxPreLoginPerAddress=int(self["max-prelogin-per-address"]),
+            loginTimeout=float(self["login-timeout"]), maxGroupsPerUser=int(self["max-groups-per-user"]),
+            maxGroupMembers=int(self["max-group-members"]), limitLoopback=bool(self["limit-loopback"]), **fields,
         )
 
     def postOptions(self):
