@@ -7,7 +7,6 @@ the version it logs, and which leftover redis-server it stops.
 import os
 import signal
 import subprocess
-import tempfile
 
 import pytest
 import pytest_twisted
@@ -218,7 +217,7 @@ async def test_leftoverPidOfAnotherRedisLeftAlone(tmp_path):
     reused, or the file copied) is not trusted: that server survives the
     start, and the embedded Redis starts all the same.
     """
-    other, otherSocket = startRedis(tempfile.mkdtemp(prefix="chatroom-test-other-"))
+    other, otherSocket = startRedis(str(tmp_path / "other"))
     data = tmp_path / "data"
     data.mkdir(mode=0o700)
     redis = EmbeddedRedis(reactor, str(data))
