@@ -60,7 +60,8 @@ class ChatService(Service):
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
                            hasher, limiter.logins),
             ChatHandler(store.messages, presence, delivery),
-            GroupHandler(store.groups, store.messages, presence, delivery),
+            GroupHandler(store.groups, store.messages, presence, delivery,
+                         limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers),
         ):
             dispatcher.addHandler(handler)
         # Requests wait for _prepare (see Dispatcher.storageReady).

@@ -6,6 +6,12 @@ A group's hash and members (slot C{{g:NAME}}) are the truth; a user's index
 of its groups (slot C{{u:NAME}}) is written before a join and cleaned after
 a leave, so it may name a group the user is not in (after a crash between
 the two steps), never miss one: readers check membership.
+
+The caps: the groups a user is in are counted by the size of that index,
+checked and added to in one script of the user's slot (so the entry holds
+the user's place under the cap while the join runs); the members of a group
+are counted and added to in the join script, in the group's slot.  The
+lobby has no cap on its members.
 """
 
 import time
@@ -14,6 +20,7 @@ from zope.interface import implementer
 
 from chatroom import errors
 from chatroom.store import faults, keys
+from chatroom.store.accounts import LOBBY
 from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IGroupStore
 from chatroom.store.scripts import Script
@@ -22,6 +29,29 @@ _create = Script("group_create")
 _join = Script("group_join")
 _leave = Script("group_leave")
 _check = Script("group_check")
+_indexAdd = Script("group_index_add")
+
+
+def tooManyGroups(most):
+    """
+    The error for a user already in C{most} groups, the most allowed.
+    """
+    return errors.BadRequest("field 'group': you are in %d groups, the most allowed; leave one first" % (most,))
+
+
+def groupFull(most):
+    """
+    The error for a group with C{most} members, the most allowed.
+    """
+    return errors.BadRequest("field 'group': that group is full (%d members, the most allowed)" % (most,))
+
+
+def memberCap(group, maxMembers):
+    """
+    The most members C{group} may have (0: no limit): the lobby, which
+    every user is in, has no cap.
+    """
+    return 0 if group == LOBBY else maxMembers
 
 
 @implementer(IGroupStore)
@@ -36,11 +66,12 @@ class GroupStore:
     def __init__(self, link):
         self.link = link
 
-    async def create(self, group, user):
+    async def create(self, group, user, maxGroups=0):
         """
-        Create C{group} with C{user} as its first member.
+        Create C{group} with C{user} as its first member, unless C{user} is
+        in C{maxGroups} groups already (0: no limit).
         """
-        await self.link.execute("SADD", keys.userGroups(user), group)
+        await self._index(user, group, maxGroups)
         self.faults("create.indexed")
         outcome = await self.link.run(
             _create, [keys.group(group), keys.groupMembers(group)], [user, int(time.time() * 1000)])
@@ -50,19 +81,33 @@ class GroupStore:
             await self.link.execute("SREM", keys.userGroups(user), group)
         raise errors.GroupExists()
 
-    async def join(self, group, user):
+    async def join(self, group, user, maxGroups=0, maxMembers=0):
         """
         Make C{user} a member of C{group}; C{False} if it already was.
+        Refused, with nothing changed, if C{user} is in C{maxGroups} groups
+        or C{group} has C{maxMembers} members (0: no limit; the lobby has no
+        member cap).
         """
-        await self.link.execute("SADD", keys.userGroups(user), group)
+        await self._index(user, group, maxGroups)
         self.faults("join.indexed")
+        maxMembers = memberCap(group, maxMembers)
         try:
             joined = await self.link.run(
-                _join, [keys.group(group), keys.groupMembers(group), keys.groupStream(group)], [user])
+                _join, [keys.group(group), keys.groupMembers(group), keys.groupStream(group)], [user, maxMembers])
         except errors.NoSuchGroup:
             await self.link.execute("SREM", keys.userGroups(user), group)
             raise
-        return bool(int(joined))
+        joined = int(joined)
+        if joined < 0:
+            await self.link.execute("SREM", keys.userGroups(user), group)
+            raise groupFull(maxMembers)
+        return bool(joined)
+
+    async def _index(self, user, group, maxGroups):
+        # Add group to the user's index, under the cap (before the join:
+        # the index may name a group the user is not in, never miss one).
+        if await self.link.run(_indexAdd, [keys.userGroups(user)], [group, maxGroups]) == -1:
+            raise tooManyGroups(maxGroups)
 
     async def leave(self, group, user):
         """

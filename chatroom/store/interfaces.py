@@ -40,15 +40,20 @@ class IGroupStore(Interface):
     Groups and their members.
     """
 
-    def create(group, user):
+    def create(group, user, maxGroups=0):
         """
         Create C{group} with C{user} as first member; L{GroupExists}.
+        L{BadRequest} (nothing changed) if C{user} is in C{maxGroups}
+        groups already (0: no limit), checked first.
         """
 
-    def join(group, user):
+    def join(group, user, maxGroups=0, maxMembers=0):
         """
         Make C{user} a member of C{group}: C{False} if it already was;
         L{NoSuchGroup}.  Its read position starts at the newest message.
+        L{BadRequest} (nothing changed) if C{user} is in C{maxGroups}
+        groups (checked first) or C{group} has C{maxMembers} members (0:
+        no limit; the lobby has none), unless C{user} is in it already.
         """
 
     def leave(group, user):

@@ -20,6 +20,7 @@ from zope.interface import implementer
 from chatroom import errors
 from chatroom.messages import Conversation, directIdentity, groupIdentity, msgIdKey
 from chatroom.store.accounts import LOBBY
+from chatroom.store.groups import groupFull, memberCap, tooManyGroups
 from chatroom.store.interfaces import (
     IAccountStore, IChatStore, IGroupStore, IMessageStore, INodeStore, IPresenceStore,
 )
@@ -179,8 +180,16 @@ class MemoryGroupStore:
     def __init__(self, data):
         self.data = data
 
-    async def create(self, group, user):
+    def _checkGroups(self, user, group, maxGroups):
+        # As group_index_add.lua: a group the user's index holds already
+        # takes no new place under the cap.
+        groups = self.data.userGroups.get(user, ())
+        if maxGroups and group not in groups and len(groups) >= maxGroups:
+            raise tooManyGroups(maxGroups)
+
+    async def create(self, group, user, maxGroups=0):
         data = self.data
+        self._checkGroups(user, group, maxGroups)
         if group in data.groups:
             raise errors.GroupExists()
         data.groups.add(group)
@@ -188,12 +197,16 @@ class MemoryGroupStore:
         data.userGroups[user].add(group)
         data.read[user]["g:" + group] = "0-0"
 
-    async def join(self, group, user):
+    async def join(self, group, user, maxGroups=0, maxMembers=0):
         data = self.data
+        self._checkGroups(user, group, maxGroups)
         if group not in data.groups:
             raise errors.NoSuchGroup()
         if user in data.members[group]:
             return False
+        maxMembers = memberCap(group, maxMembers)
+        if maxMembers and len(data.members[group]) >= maxMembers:
+            raise groupFull(maxMembers)
         position = data.lastOf(groupIdentity(group)) or "0-0"
         data.members[group][user] = position
         data.userGroups[user].add(group)

@@ -10,7 +10,7 @@ import json
 import struct
 
 from twisted.internet import defer
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -73,10 +73,12 @@ class _ServerTransport(StringTransport):
     bufferSize = 2 ** 16
 
     def __init__(self, clock, port, host="127.0.0.1"):
-        super().__init__(
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 8889),
-            peerAddress=IPv4Address("TCP", host, port),
-        )
+        # An IPv6 peer (host holds ':') comes to the server's IPv6 side.
+        if ":" in host:
+            hostAddress, peerAddress = IPv6Address("TCP", "::1", 8889), IPv6Address("TCP", host, port)
+        else:
+            hostAddress, peerAddress = IPv4Address("TCP", "127.0.0.1", 8889), IPv4Address("TCP", host, port)
+        super().__init__(hostAddress=hostAddress, peerAddress=peerAddress)
         self.clock = clock
         self.offset = 0
         self._tempDataLen = 0
@@ -433,7 +435,8 @@ class MemoryChat(ServerCalls):
     async def client(self, lines=False, host="127.0.0.1"):
         """
         A new connection (closed at teardown), from the remote address
-        C{host} (as a TCP client bound to another 127.x.y.z would be).
+        C{host} (as a TCP client bound to another 127.x.y.z would be; an
+        IPv6 address comes as an C{IPv6Address}).
         """
         client = MemoryClient(self, next(self._ports), lines, host)
         self.clients.append(client)

@@ -29,7 +29,9 @@ from tests.support.wire import ServerCalls, connect, until, wait
 class RedisProcess:
     """
     A redis-server child process with the embedded server's configuration,
-    on a unix socket in a fresh directory.
+    on a unix socket in a fresh directory: the binary the server would
+    embed (L{findRedisServer}: a Redis 7 on C{PATH} where there is one, so
+    CI tests Redis 7).
     """
 
     def __init__(self, appendfsync="everysec"):
