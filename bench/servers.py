@@ -8,7 +8,6 @@ stopping it can also reach the children it started (redis-server for
 chatroom and the floor) without touching any other process on the machine.
 """
 
-import importlib.util
 import os
 import re
 import shutil
