@@ -51,6 +51,11 @@ def add_workload_options(parser):
     g.add_argument("--group-messages", "-K", type=int,
                    help="group messages (default %d)"
                    % DEFAULTS["group_messages"])
+    g.add_argument("--pairs", type=int, default=None,
+                   help="p2p messages go between this many fixed pairs "
+                        "of users, picked at random once (default: a new "
+                        "random pair for each message, so nearly every "
+                        "message is the first of its conversation)")
     g.add_argument("--group-window", type=int, default=None,
                    help="group messages in flight (default: window/10, "
                         "each fans out to S-1 deliveries)")
@@ -104,6 +109,14 @@ def finish_options(o):
     return o
 
 
+def labelled_pid(text):
+    """Parse C{--extra-pid LABEL=PID} into (label, pid)."""
+    label, _, pid = text.rpartition("=")
+    if not label or not pid.isdigit():
+        raise argparse.ArgumentTypeError(f"expected LABEL=PID, not {text!r}")
+    return label, int(pid)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--kind", choices=sorted(adapters.ADAPTERS),
@@ -113,6 +126,12 @@ def parse_args(argv=None):
     p.add_argument("--server-pid", type=int, default=None,
                    help="pid of the server, for CPU and memory figures "
                         "(its child processes are counted too)")
+    p.add_argument("--extra-pid", action="append", default=[],
+                   metavar="LABEL=PID", type=labelled_pid,
+                   help="a process outside the server's tree counted as "
+                        "part of the server under LABEL (repeatable; "
+                        "run.py passes each Redis Cluster master as "
+                        "redis-server:PORT=PID)")
     p.add_argument("--run-id", default=None,
                    help="tag making user names unique (default: random)")
     p.add_argument("--json-out", default=None,
@@ -129,10 +148,13 @@ def parse_args(argv=None):
 async def run_bench(o):
     """Run the phases; return the list of records."""
     bench = phases.Bench(o, adapters.ADAPTERS[o.kind],
-                         procstat.TreeSampler(o.server_pid))
+                         procstat.TreeSampler(o.server_pid,
+                                              dict(o.extra_pid)))
     wanted = set(o.phases.split(","))
+    pairs = f", {o.pairs} pairs" if o.pairs else ""
     steps = [("connect", f"{o.clients} clients", bench.connect),
-             ("p2p", f"{o.messages} messages, window {o.window}", bench.p2p),
+             ("p2p", f"{o.messages} messages, window {o.window}{pairs}",
+              bench.p2p),
              ("group", f"{o.groups} x {o.group_size} members, "
                        f"{o.group_messages} messages", bench.group),
              ("offline", f"{o.pending} pending messages", bench.offline)]
@@ -181,7 +203,8 @@ def main(argv=None):
         rec["options"] = {k: getattr(o, k) for k in
                           ("clients", "messages", "window", "groups",
                            "group_size", "group_messages", "group_window",
-                           "pending", "text_bytes", "ack_every")}
+                           "pending", "text_bytes", "ack_every",
+                           "pairs")}
     if not o.no_table:
         print(report.table(records))
     if o.json_out:

@@ -546,15 +546,26 @@ class Bench:
         return dict(total.most_common(8))
 
     async def p2p(self):
-        """M direct messages between random pairs of online users."""
+        """
+        M direct messages between random pairs of online users (a new
+        pair for each message, or one of C{--pairs} pairs fixed at the
+        start, from the first user to the second).
+        """
         tracker = self.tracker("p2p", self.o.window)
         online = self.online
         if len(online) < 2:
             return self.record("p2p", skipped="fewer than 2 clients online")
         clients, rng = self.clients, self.rng
+        fixed = [tuple(rng.sample(online, 2))
+                 for _ in range(self.o.pairs or 0)]
+
+        def pick():
+            if fixed:
+                return fixed[rng.randrange(len(fixed))]
+            return rng.sample(online, 2)
 
         def send_one():
-            a, b = rng.sample(online, 2)
+            a, b = pick()
             seq, text = tracker.new(a, (b,), 1,
                                     reply=self.adapter.has_replies)
             fut = clients[a].send_direct(clients[b].name, text)

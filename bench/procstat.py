@@ -75,10 +75,16 @@ class TreeSampler:
 
     The set of processes is found again at each reading, so a redis-server
     started after the sampler was made is still counted.
+
+    C{extra} maps a label to the pid of a process outside the tree that
+    counts as part of the server (the masters of a Redis Cluster the
+    server uses, labelled C{redis-server:PORT}): each is counted under its
+    own label, so the report can show each one's share.
     """
 
-    def __init__(self, pid):
+    def __init__(self, pid, extra=None):
         self.pid = pid
+        self.extra = dict(extra or {})
 
     def sample(self):
         """
@@ -93,11 +99,13 @@ class TreeSampler:
         if self.pid is None or not alive(self.pid):
             return None
         cpu, rss, pids, by_name = 0.0, 0, [], {}
-        for p in process_tree(self.pid):
+        tree = [(p, None) for p in process_tree(self.pid)]
+        for p, label in tree + [(p, label) for label, p in
+                                self.extra.items()]:
             try:
                 seconds = cpu_seconds(p)
                 kb = rss_kb(p)
-                name = command_name(p)
+                name = label or command_name(p)
             except (OSError, ValueError, IndexError):
                 continue  # exited between listing and reading
             cpu += seconds

@@ -11,6 +11,15 @@ PHASES = ("connect", "p2p", "group", "store", "drain")
 SERVERS = ("chatroom", "floor", "inspircd")
 #: The phases whose chatroom/floor ratio is the floor's point.
 FLOOR_PHASES = ("p2p", "group")
+#: How run.py labels each Redis Cluster master in the CPU split
+#: (C{server_cpu_s_by_process}): this prefix and the master's port.
+MASTER_PREFIX = "redis-server:"
+#: A master's share of a Redis Cluster's p2p work that counts as even,
+#: with N masters: 1/N plus or minus this.
+EVEN_SHARE = 0.10
+#: Below this much Redis CPU in a phase (seconds, read in 10 ms ticks),
+#: the masters' shares say nothing (a --smoke run).
+MIN_SHARE_CPU_S = 0.5
 
 
 def problems(rec):
@@ -179,12 +188,39 @@ def floor_ratios(records, a="chatroom", b="floor"):
     return out
 
 
+def redis_floor_ratios(records, a="chatroom", b="floor"):
+    """
+    Return {phase: (a's redis-server CPU per delivery, b's, a/b)} in
+    microseconds, for the p2p and group phases both ran.
+
+    The floor stores each message with exactly one bare C{XADD} of the
+    same message in the same run, so the p2p figure is what chatroom's
+    Redis does per durable direct message, in units of that XADD.
+    """
+    by = {(r["server"], r["phase"]): r for r in records}
+    redis = _cpu_share(True)
+    out = {}
+    for phase in FLOOR_PHASES:
+        ra, rb = by.get((a, phase)), by.get((b, phase))
+        if not ra or not rb or ra.get("na") or rb.get("na"):
+            continue
+        va, vb = redis(ra), redis(rb)
+        r = _ratio(va, vb)
+        if r is not None:
+            out[phase] = (va, vb, r)
+    return out
+
+
 def mark_floor_ratios(records, a="chatroom", b="floor"):
-    """Add C{server_cpu_vs_floor} to C{a}'s p2p and group records."""
+    """Add C{server_cpu_vs_floor} and C{redis_cpu_vs_floor} to C{a}'s
+    p2p and group records."""
     found = floor_ratios(records, a, b)
+    redis = redis_floor_ratios(records, a, b)
     for rec in records:
         if rec["server"] == a and rec["phase"] in found:
             rec["server_cpu_vs_floor"] = found[rec["phase"]]
+        if rec["server"] == a and rec["phase"] in redis:
+            rec["redis_cpu_vs_floor"] = round(redis[rec["phase"]][2], 3)
     return found
 
 
@@ -198,6 +234,112 @@ def floor_line(records, a="chatroom", b="floor"):
         return ""
     return f"{a} / {b}: " + ", ".join(
         f"{phase} {r:.2f}x" for phase, r in found.items())
+
+
+def redis_floor_line(records, a="chatroom", b="floor"):
+    """
+    C{"redis-floor: p2p chatroom redis 16.3 us vs bare XADD 7.2 us ->
+    2.26 x"}: the Redis work per durable direct message, or an empty
+    string when the two did not both run.
+    """
+    found = redis_floor_ratios(records, a, b).get("p2p")
+    if not found:
+        return ""
+    va, vb, r = found
+    return (f"redis-floor: p2p {a} redis {va:.1f} us vs bare XADD "
+            f"{vb:.1f} us -> {r:.2f} x")
+
+
+def _masters(rec):
+    """{port: CPU seconds} of the Redis Cluster masters in a record."""
+    return {name[len(MASTER_PREFIX):]: v for name, v in
+            (rec.get("server_cpu_s_by_process") or {}).items()
+            if name.startswith(MASTER_PREFIX)}
+
+
+def cluster_rows(rec):
+    """
+    Return [(port, CPU seconds, us per delivery, share)] for each Redis
+    Cluster master in a phase record (empty if it ran on one Redis).
+    """
+    masters, count = _masters(rec), _count(rec)
+    total = sum(masters.values())
+    return [(port, cpu, cpu * 1e6 / count if count else None,
+             cpu / total if total else None)
+            for port, cpu in sorted(masters.items())]
+
+
+def cluster_ceiling(rec):
+    """
+    Return (per core, ideal, busiest) for a phase on a Redis Cluster:
+    units (deliveries) per second one core of Redis carries at the
+    masters' total CPU per unit, that times the number of masters (the
+    ceiling with the work spread evenly), and the ceiling the busiest
+    master actually sets (it saturates its core first). None if the
+    record has no masters or no CPU.
+    """
+    rows = cluster_rows(rec)
+    total = sum(cpu for _, cpu, _, _ in rows)
+    busiest = max((cpu for _, cpu, _, _ in rows), default=0)
+    count = _count(rec)
+    if not rows or not total or not count:
+        return None
+    per_core = count / total
+    return per_core, per_core * len(rows), count / busiest
+
+
+def cluster_report(records, server="chatroom"):
+    """
+    Per Redis Cluster master and phase: Redis CPU per delivery and the
+    master's share of the Redis work, then the throughput ceiling of the
+    p2p and group phases; an empty string when no phase ran on a cluster.
+    """
+    order = {p: i for i, p in enumerate(PHASES)}
+    recs = sorted((r for r in records if r["server"] == server
+                   and cluster_rows(r)),
+                  key=lambda r: order.get(r["phase"], 99))
+    if not recs:
+        return ""
+    n = len(cluster_rows(recs[0]))
+    lines = [f"\nRedis Cluster, {n} master{'s' if n != 1 else ''}: "
+             "Redis CPU per delivery "
+             "(connect: per connection) and each master's share",
+             f"{'phase':>8} {'master':>8} {'cpu s':>8} {'us/msg':>8} "
+             f"{'share':>7}"]
+    for rec in recs:
+        for port, cpu, per, share in cluster_rows(rec):
+            share = "n/a" if share is None else f"{share * 100:.1f}%"
+            lines.append(f"{rec['phase']:>8} {port:>8} {cpu:>8.2f} "
+                         f"{_fmt(per, 2):>8} {share:>7}")
+    for rec in recs:
+        if rec["phase"] not in FLOOR_PHASES:
+            continue
+        ceiling = cluster_ceiling(rec)
+        if ceiling is None:
+            continue
+        per_core, ideal, busiest = ceiling
+        unit = "deliveries"
+        line = (f"{rec['phase']}: Redis ceiling {per_core:,.0f} {unit}/s "
+                f"per Redis core x {n} master{'s' if n != 1 else ''} "
+                f"= {ideal:,.0f}/s "
+                f"(busiest master: {busiest:,.0f}/s)")
+        fanout = rec.get("group_size")
+        if rec["phase"] == "group" and fanout and fanout > 1:
+            line += (f"; {ideal / (fanout - 1):,.0f} group messages/s "
+                     f"of {fanout - 1} deliveries")
+        lines.append(line)
+        rows = cluster_rows(rec)
+        shares = [share for _, _, _, share in rows]
+        if rec["phase"] == "p2p" and None not in shares:
+            uneven = [s for s in shares if abs(s - 1 / n) > EVEN_SHARE]
+            verdict = "uneven" if uneven else "even"
+            if sum(cpu for _, cpu, _, _ in rows) < MIN_SHARE_CPU_S:
+                verdict = "too little CPU to tell"
+            lines.append(
+                f"p2p shares {', '.join(f'{s * 100:.0f}%' for s in shares)}"
+                f": {verdict} (target "
+                f"{100 / n:.0f}% +- {EVEN_SHARE * 100:.0f}% each)")
+    return "\n".join(lines)
 
 
 def ratio_table(records, a="chatroom", b="inspircd", phases=PHASES,
@@ -222,7 +364,7 @@ def ratio_report(records):
     parts = [ratio_table(records),
              ratio_table(records, "chatroom", "floor", FLOOR_PHASES,
                          FLOOR_RATIO_FIELDS),
-             floor_line(records)]
+             floor_line(records), redis_floor_line(records)]
     return "".join("\n" + part for part in parts if part)
 
 
@@ -246,6 +388,9 @@ def main(argv=None):
             records += [json.loads(line) for line in f if line.strip()]
     print(table(records))
     print(ratio_report(records))
+    cluster = cluster_report(records)
+    if cluster:
+        print(cluster)
     bad = [p for r in records for p in problems(r)]
     for line in bad:
         print("PROBLEM:", line)

@@ -7,6 +7,7 @@ Run the whole benchmark: chatroom, the floor and InspIRCd side by side.
     python bench/run.py --only chatroom --clients 500
     python bench/run.py --only chatroom,floor
     python bench/run.py --server 127.0.0.1:8889 --server-pid 1234
+    python bench/run.py --only chatroom --redis-cluster 3 -N 2000 -M 20000
 
 For each server this starts it on a free loopback port in a temporary
 directory (unless --server points at a running chatroom), runs
@@ -14,6 +15,11 @@ loadgen.py against it in a separate process, stops the server (SIGTERM,
 then SIGKILL) and removes its directory. Then it prints one table for
 all servers, the chatroom/InspIRCd and chatroom/floor ratios, and the
 JSON lines.
+
+With --redis-cluster N, chatroom runs on a Redis Cluster of N masters
+started for the run (Redis 7 from PATH or /usr/bin), and the report adds
+each master's Redis CPU per message, its share of the work and the
+throughput ceiling the masters' CPU allows.
 
 The floor (floor.py) is a bare Twisted relay storing each message with
 one Redis XADD: chatroom's CPU per delivery divided by the floor's is
@@ -73,6 +79,10 @@ def parse_args(argv=None):
     p.add_argument("--keep-limits", action="store_true",
                    help="start chatroom with its default rate and "
                         "connection limits instead of lifting them")
+    p.add_argument("--redis-cluster", type=int, metavar="MASTERS",
+                   help="run chatroom on a Redis Cluster of this many "
+                        "masters started for the run (Redis 7), and report "
+                        "each master's CPU per message and share")
     p.add_argument("--inspircd", help="InspIRCd binary "
                                       "(default /usr/sbin/inspircd)")
     p.add_argument("--redis-server", help="redis-server binary of the "
@@ -86,6 +96,11 @@ def parse_args(argv=None):
     o = loadgen.finish_options(p.parse_args(argv))
     if o.server_pid and not o.server:
         p.error("--server-pid goes with --server")
+    if o.redis_cluster is not None:
+        if o.server:
+            p.error("--redis-cluster starts chatroom: not with --server")
+        if not 1 <= o.redis_cluster <= 16:
+            p.error("--redis-cluster: 1 to 16 masters")
     return o
 
 
@@ -103,15 +118,18 @@ def workload_argv(o):
     return argv
 
 
-def start_server(kind, o):
+def start_server(kind, o, cluster=None):
     """Start (or point at) the server of C{kind}; return (server, host,
-    port, pid). C{server} is None when it is not ours to stop."""
+    port, pid). C{server} is None when it is not ours to stop. Chatroom
+    uses C{cluster} (a started L{servers.ManagedCluster}) if given."""
     if kind == "chatroom" and o.server:
         host, _, port = o.server.rpartition(":")
         return None, host or "127.0.0.1", int(port), o.server_pid
     if kind == "chatroom":
-        server = servers.start_chatroom(o.twistd,
-                                        extra_args=o.chatroom_arg,
+        extra = list(o.chatroom_arg)
+        if cluster is not None:
+            extra.insert(0, "--redis=" + cluster.url())
+        server = servers.start_chatroom(o.twistd, extra_args=extra,
                                         lift_limits=not o.keep_limits)
     elif kind == "floor":
         server = servers.start_floor(redis_server=o.redis_server)
@@ -128,7 +146,29 @@ def start_server(kind, o):
 
 def run_one(kind, o):
     """Benchmark one server; return (records, problems)."""
-    server, host, port, pid = start_server(kind, o)
+    cluster = None
+    if kind == "chatroom" and o.redis_cluster:
+        cluster = servers.ManagedCluster(o.redis_cluster)
+    try:
+        if cluster is not None:
+            cluster.start()  # stops what it started if it fails
+        return measure(kind, o, cluster)
+    finally:
+        if cluster is not None:
+            cluster.stop()
+            if o.keep_logs:
+                print(f"Redis Cluster logs kept in {cluster.workdir}",
+                      file=sys.stderr)
+            else:
+                cluster.cleanup()
+
+
+def measure(kind, o, cluster=None):
+    """Start the server of C{kind}, run the generator against it, stop
+    it; return (records, problems)."""
+    revision = (servers.chatroom_revision(o.twistd)
+                if kind == "chatroom" and not o.server else None)
+    server, host, port, pid = start_server(kind, o, cluster)
     try:
         with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as out:
             argv = [sys.executable, os.path.join(HERE, "loadgen.py"),
@@ -137,6 +177,10 @@ def run_one(kind, o):
                     *workload_argv(o)]
             if pid:
                 argv += ["--server-pid", str(pid)]
+            for master, master_pid in (cluster.pids if cluster else {}
+                                       ).items():
+                argv += ["--extra-pid",
+                         f"{report.MASTER_PREFIX}{master}={master_pid}"]
             # Bounded: every phase has its own limit; this is the backstop.
             limit = 6 * o.phase_timeout + 120
             try:
@@ -148,6 +192,11 @@ def run_one(kind, o):
             # Record how the server was started, for reproducing the run.
             for rec in records:
                 rec["server_argv"] = server.argv[1:]
+                if revision:
+                    rec["chatroom_commit"] = revision
+        if cluster is not None:
+            for rec in records:
+                rec["redis_cluster_masters"] = len(cluster.ports)
         problems = [p for r in records for p in report.problems(r)]
         if rc != 0 and not problems:
             problems.append(f"{kind}: load generator exited with {rc}")
@@ -202,6 +251,9 @@ def main(argv=None):
     ratios = report.ratio_report(records)
     if ratios:
         print(ratios)
+    cluster = report.cluster_report(records)
+    if cluster:
+        print(cluster)
     for note in notes:
         print(note)
     if o.json_out:

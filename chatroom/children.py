@@ -23,9 +23,15 @@ _EXEC_WITH_PARENT = (
 )
 
 
-def dyingWithParent(argv):
+def dyingWithParent(argv, umask=None):
     """
     The argument list that runs C{argv} (an executable and its arguments)
     so that it is terminated when its parent process dies.
+
+    @param umask: if given, the child's umask (so that the files it makes
+        have no more permissions than it leaves, whatever the parent's).
     """
-    return [sys.executable, "-c", _EXEC_WITH_PARENT] + list(argv)
+    code = _EXEC_WITH_PARENT
+    if umask is not None:
+        code = "import os\nos.umask(0o%o)\n" % (umask,) + code
+    return [sys.executable, "-c", code] + list(argv)

@@ -28,25 +28,24 @@ class Delivery:
 
     # Stored messages, from a handler.
 
-    def direct(self, sender, to, text, stored, exclude=None):
+    def direct(self, sender, to, text, msgId, nodes, exclude=None):
         """
-        Deliver a direct message just stored (a L{Stored}): to the
-        recipient's connections, the sender's other ones, and the nodes
-        where either has connections.
+        Deliver a direct message just stored: to the recipient's
+        connections, the sender's other ones, and the other C{nodes} where
+        either has connections.
         """
-        payload = encode(messageEvent(stored.msgId, sender, text, timestampOf(stored.msgId), to=to))
-        self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), stored.msgId,
-                      payload, exclude)
-        self.relay.direct(stored.nodes, to, sender, stored.msgId, payload)
+        payload = encode(messageEvent(msgId, sender, text, timestampOf(msgId), to=to))
+        self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), msgId, payload, exclude)
+        self.relay.direct(nodes, to, sender, msgId, payload)
 
-    def group(self, group, sender, text, stored, exclude=None):
+    def group(self, group, sender, text, msgId, exclude=None):
         """
         Deliver a group message just stored: to the members' connections
         here, and once to every other node with members online.
         """
-        payload = encode(messageEvent(stored.msgId, sender, text, timestampOf(stored.msgId), group=group))
-        self._toUsers(self.registry.members(group), groupIdentity(group), stored.msgId, payload, exclude)
-        self.relay.group(group, stored.msgId, payload)
+        payload = encode(messageEvent(msgId, sender, text, timestampOf(msgId), group=group))
+        self._toUsers(self.registry.members(group), groupIdentity(group), msgId, payload, exclude)
+        self.relay.group(group, msgId, payload)
 
     def groupEvent(self, group, payload, exclude=None):
         """

@@ -14,6 +14,10 @@ from chatroom.protocol import encode
 from chatroom.session import Rejected
 
 
+#: The request types served without the storage.
+_WITHOUT_STORAGE = frozenset({"ping"})
+
+
 def handles(requestClass):
     """
     Mark a handler method as the one for C{requestClass}.
@@ -45,6 +49,11 @@ class Dispatcher:
         """
         self._handlers = {}
         self.limiter = limiter
+        #: Whether the storage may be used.  Until it may (while the node
+        #: starts, which may mean migrating an earlier release's data),
+        #: every request but a ping gets C{unavailable}, which asks the
+        #: client to try again: none may write to a half-migrated storage.
+        self.storageReady = True
 
     def addHandler(self, handler):
         """
@@ -101,6 +110,8 @@ class Dispatcher:
             if requestClass.loginRequired and session.user is None:
                 raise errors.NotLoggedIn()
             request = parseRequest(requestClass, obj)
+            if not self.storageReady and wireType not in _WITHOUT_STORAGE:
+                raise errors.Unavailable()
             if limiter is not None and wireType in limiter.sendTypes:
                 limiter.checkSend(session.user)
             result = handler(session, request)

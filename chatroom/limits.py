@@ -2,7 +2,9 @@
 """
 What one client may cost the server: token buckets for request and message
 rates, throttles on password guessing, the bound on a connection's outgoing
-buffer, and the number of connections in total and per remote address.
+buffer, the number of connections in total and per remote address (and of
+those not logged in yet), the time a connection has to log in, and the
+groups per user and members per group.
 
 Every number here has a default in L{Limits} and an option in
 L{chatroom.tap}; C{docs/limits.rst} lists them all.
@@ -12,12 +14,12 @@ import attrs
 
 from chatroom import errors
 from chatroom.buckets import BucketTable, TokenBucket
-from chatroom.connections import ConnectionLimiter, addressOf, isLoopback, pendingBytes
+from chatroom.connections import ConnectionLimiter, addressKey, addressOf, isLoopback, pendingBytes
 from chatroom.logins import LoginAttempt, LoginThrottle
 
 __all__ = [
     "Rate", "Limits", "Limiter", "TokenBucket", "BucketTable", "ConnectionLimiter",
-    "LoginAttempt", "LoginThrottle", "addressOf", "isLoopback", "pendingBytes",
+    "LoginAttempt", "LoginThrottle", "addressKey", "addressOf", "isLoopback", "pendingBytes",
 ]
 
 
@@ -67,15 +69,29 @@ class Limits:
     @ivar sends: C{send} and C{group.send} per user.
     @ivar requests: every request, per connection.
     @ivar loginFailures: failed logins (and registrations of a taken name)
-        per user name and remote address.
-    @ivar addressFailures: the same, per remote address.
-    @ivar nameFailures: the same, per user name over all addresses; once
-        spent, only addresses without a failure of their own may try.
+        per user name and remote address: the primary login throttle.
+    @ivar addressFailures: the same, per remote address; pairs known good
+        (a recent successful login) are not stopped by it.
+    @ivar nameFailures: the same, per user name over all addresses, the
+        slower backstop; once spent, only addresses without a failure of
+        their own (or known good) may try.
     @ivar registrations: C{register} requests per remote address.
     @ivar maxConnections: connections in total.
     @ivar maxPerAddress: connections per remote address.
+    @ivar maxPreLogin: connections not logged in yet, in total.
+    @ivar maxPreLoginPerAddress: connections not logged in yet, per remote
+        address.
+    @ivar loginTimeout: seconds a connection has to log in, from its
+        start (requests, C{ping} included, do not extend it).
     @ivar limitLoopback: whether the limits keyed by remote address alone
         apply to loopback addresses too.
+    @ivar maxGroupsPerUser: groups a user may be in (C{lobby} included):
+        C{group.create} and C{group.join} beyond it are refused.
+    @ivar maxGroupMembers: members a group may have (C{lobby} excepted):
+        C{group.join} beyond it is refused.
+
+    Remote addresses are counted by L{addressKey}: IPv4 by address, IPv6
+    by /64.
     """
 
     idleTimeout: float = 90
@@ -84,11 +100,16 @@ class Limits:
     requests: Rate = Rate(100, 50)
     loginFailures: Rate = Rate(10, 0.1)
     addressFailures: Rate = Rate(50, 0.5)
-    nameFailures: Rate = Rate(100, 1)
+    nameFailures: Rate = Rate(100, 0.02)
     registrations: Rate = Rate(20, 0.2)
     maxConnections: int = 20000
     maxPerAddress: int = 1000
+    maxPreLogin: int = 1000
+    maxPreLoginPerAddress: int = 10
+    loginTimeout: float = 30
     limitLoopback: bool = False
+    maxGroupsPerUser: int = 500
+    maxGroupMembers: int = 10000
 
 
 class Limiter:
@@ -105,7 +126,10 @@ class Limiter:
         self.limits = limits = limits if limits is not None else Limits()
         self._sends = None if limits.sends is None else BucketTable(limits.sends, clock)
         self.logins = LoginThrottle(clock, limits)
-        self.connections = ConnectionLimiter(limits.maxConnections, limits.maxPerAddress, limits.limitLoopback)
+        self.connections = ConnectionLimiter(
+            limits.maxConnections, limits.maxPerAddress, limits.limitLoopback,
+            limits.maxPreLogin, limits.maxPreLoginPerAddress,
+        )
 
     #: The requests that count as sending a message.
     sendTypes = frozenset(("send", "group.send"))
@@ -145,6 +169,13 @@ class Limiter:
         reason = self.connections.admit(session, addressOf(session))
         if reason is not None:
             session.refuse(errors.Unavailable(reason))
+
+    def loggedIn(self, session):
+        """
+        C{session} has logged in: it leaves the count of connections
+        waiting to.
+        """
+        self.connections.loggedIn(session)
 
     def release(self, session):
         """

@@ -1,7 +1,7 @@
 # -*- test-case-name: tests.test_liveness -*-
 """
-Noticing clients that are gone: an idle timeout on every connection, and
-TCP keepalive so that a peer that vanished without a word (a laptop lid
+Noticing clients that are gone: an idle timeout on every connection, a
+deadline for logging in, and TCP keepalive so that a peer that vanished without a word (a laptop lid
 closed, a NAT entry dropped) is found out by the kernel too.
 """
 
@@ -11,6 +11,9 @@ from twisted.logger import Logger
 
 #: Seconds without a frame from a client before its connection is closed.
 DEFAULT_IDLE_TIMEOUT = 90
+
+#: Seconds a connection has to log in.
+DEFAULT_LOGIN_TIMEOUT = 30
 
 
 class IdleSweeper:
@@ -64,6 +67,28 @@ class IdleSweeper:
         deadline = self.clock.seconds() - self.seconds
         for session in [s for s in self.sessions if s.lastHeard <= deadline]:
             session.idleTimedOut(self.seconds)
+
+
+class LoginSweeper(IdleSweeper):
+    """
+    Closes the connections that have not logged in within C{seconds} of
+    their start, whatever they sent meanwhile (a C{ping} does not extend
+    the deadline): one timer for all of them, as L{IdleSweeper}.
+
+    Each session records when it started (C{opened}); C{sessions} holds
+    only those not logged in yet.  A connection is told, then closed,
+    between C{seconds} and C{seconds} plus one sweep after it started; if
+    it is still there at the next sweep (a client that does not read), it
+    is aborted.
+    """
+
+    def sweep(self):
+        """
+        Close every session that has not logged in within C{seconds}.
+        """
+        deadline = self.clock.seconds() - self.seconds
+        for session in [s for s in self.sessions if s.opened <= deadline]:
+            session.loginTimedOut(self.seconds)
 
 
 _log = Logger()

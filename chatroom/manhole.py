@@ -14,6 +14,7 @@ whole server for as long as it runs.
 import hmac
 import ipaddress
 import os
+import re
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from twisted.application import strports
@@ -46,6 +47,11 @@ def checkLoopback(description):
     kind, _, rest = description.partition(":")
     kind = kind.lower()
     if kind == "unix":
+        mode = _unixMode(rest)
+        if mode is not None and mode & 0o077:
+            raise ValueError(
+                "mode=%s lets other users connect to the manhole socket; leave mode out (it is "
+                "made 0600) or give mode=600" % (format(mode, "o"),))
         return
     if kind not in ("tcp", "tcp6"):
         raise ValueError(
@@ -70,6 +76,40 @@ def checkLoopback(description):
     if not loopback:
         raise ValueError("interface=%s is not a loopback address; the manhole listens only on "
                          "127.0.0.1, ::1 or a unix socket" % (interface,))
+
+
+def _unixMode(rest):
+    # The mode= of a unix: description's parameters (after "unix:"), or
+    # None; ':' inside a value is escaped as '\:'.
+    # Positional parameters are the path, then the mode.
+    positional = []
+    mode = None
+    for part in re.split(r"(?<!\\):", rest):
+        key, sep, value = part.partition("=")
+        if sep and key == "mode":
+            mode = value
+        elif not sep:
+            positional.append(part)
+    if mode is None and len(positional) > 1:
+        mode = positional[1]
+    if mode is None:
+        return None
+    try:
+        return int(mode, 8)
+    except ValueError:
+        raise ValueError("mode=%s is not an octal mode" % (mode,)) from None
+
+
+def privateSocket(description):
+    """
+    C{description} with C{mode=600} added if it is a C{unix:} socket without
+    a mode: Twisted makes unix sockets 0666 (any local user could connect
+    and knock on the manhole's door) unless told otherwise.
+    """
+    kind, _, rest = description.partition(":")
+    if kind.lower() != "unix" or _unixMode(rest) is not None:
+        return description
+    return description + ":mode=600"
 
 
 def readPasswordFile(path):
@@ -339,6 +379,6 @@ def makeManholeService(description, namespace, hostKeyPath, passwordFile=None, k
         from twisted.internet import reactor
     checkLoopback(description)
     factory = manholeFactory(namespace, loadHostKey(hostKeyPath), passwordFile, keysFile, banner)
-    service = strports.service(description, factory, reactor=reactor)
+    service = strports.service(privateSocket(description), factory, reactor=reactor)
     service.endpoint = _RecordingEndpoint(service.endpoint)
     return service

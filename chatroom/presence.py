@@ -117,6 +117,17 @@ class Presence:
             self.delivery.toUsers(audience, payload)
             self.relay.presence(user, groups, payload)
 
+    def locate(self, *users):
+        """
+        The nodes where each of C{users} has connections (a Deferred of a
+        list of lists).  While this node knows of no other, its registry
+        is the whole truth and the store is not asked.
+        """
+        if not self.relay.multiNode:
+            registry, node = self.registry, self.store.node
+            return defer.succeed([[node] if user in registry else [] for user in users])
+        return defer.ensureDeferred(self.store.locate(users))
+
     def _announce(self, user, payload):
         registry, limit = self.registry, self.maxGroup
         self.delivery.toUsers(registry.neighbours(user, limit), payload)

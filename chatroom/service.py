@@ -59,10 +59,14 @@ class ChatService(Service):
         for handler in (
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
                            hasher, limiter.logins),
-            ChatHandler(store.messages, delivery),
-            GroupHandler(store.groups, store.messages, presence, delivery),
+            ChatHandler(store.messages, presence, delivery),
+            GroupHandler(store.groups, store.messages, presence, delivery,
+                         limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers),
         ):
             dispatcher.addHandler(handler)
+        # Requests wait for _prepare (see Dispatcher.storageReady).
+        dispatcher.storageReady = False
+        self._dispatcher = dispatcher
         self.sessions = Sessions(reactor, dispatcher, limiter, presence)
         self.registry = registry
         self.delivery = delivery
@@ -80,6 +84,9 @@ class ChatService(Service):
         while True:
             await store.whenConnected()
             try:
+                # Data of an earlier release is moved to this one's layout
+                # (or another node is doing it: this waits).
+                await store.prepare()
                 await store.accounts.ensureLobby()
                 # Connections this node had before it restarted are gone.
                 await self.presence.reset()
@@ -93,6 +100,7 @@ class ChatService(Service):
         await self.monitor.beat()
         self.relay.hello()
         self.monitor.startService()
+        self._dispatcher.storageReady = True
         self.log.info("Node {node} ready", node=self.node)
         self.ready.callback(self)
 

@@ -6,8 +6,9 @@ One client connection as the service sees it, whatever its framing.
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
+from chatroom import errors
 from chatroom.connections import pendingBytes
-from chatroom.liveness import IdleSweeper, tuneTransport
+from chatroom.liveness import IdleSweeper, LoginSweeper, tuneTransport
 from chatroom.protocol import encode
 
 
@@ -28,18 +29,21 @@ class Session:
     #: until the queue drains: a client cannot make us buffer without bound.
     maxQueued = 64
 
-    def __init__(self, protocol, dispatcher, clock, limiter=None, closed=None):
+    def __init__(self, protocol, dispatcher, clock, limiter=None, closed=None, loggedIn=None):
         """
         @param dispatcher: the L{Dispatcher} of this connection's requests.
         @param clock: the reactor's clock (for L{lastHeard}).
         @param limiter: the L{Limiter} whose buffer bound and request rate
             apply, or C{None}.
         @param closed: called with this session when the connection is gone.
+        @param loggedIn: called with this session when it first logs in.
         """
         self.protocol = protocol
         self.dispatcher = dispatcher
         self.clock = clock
         self._closed = closed
+        self._loggedIn = loggedIn
+        self._loginTimedOut = False
         self.user = None
         self.connected = True
         # A list, not a deque: it holds at most maxQueued requests, and an
@@ -54,7 +58,7 @@ class Session:
         self.maxBuffer = limiter.limits.maxBuffer if limiter is not None else 0
         self.requestBucket = limiter.requestBucket() if limiter is not None else None
         #: When the client last sent a frame (the idle sweep reads it).
-        self.lastHeard = clock.seconds()
+        self.lastHeard = self.opened = clock.seconds()
         tuneTransport(protocol.transport)
 
     def __repr__(self):
@@ -140,6 +144,30 @@ class Session:
         self._queue.clear()
         self._closing = True
         self._abort()
+
+    def markLoggedIn(self):
+        """
+        The connection has logged in (the first time matters): it is no
+        longer held to the login deadline nor counted as waiting to log in.
+        """
+        if self._loggedIn is not None:
+            loggedIn, self._loggedIn = self._loggedIn, None
+            loggedIn(self)
+
+    def loginTimedOut(self, seconds):
+        """
+        The connection has not logged in within C{seconds}: tell the client
+        (an C{unavailable} error without id) and close; if it is still
+        there when this is called again, abort it.
+        """
+        if not self.connected:
+            return
+        if self._loginTimedOut:
+            self._abort()
+            return
+        self._loginTimedOut = True
+        self.log.info("Closing {session}: not logged in within {seconds} s", session=self, seconds=seconds)
+        self.refuse(errors.Unavailable("not logged in within %g seconds, closing the connection" % (seconds,)))
 
     def _abort(self):
         # Not loseConnection: that waits for the unread bytes to be written,
@@ -254,8 +282,9 @@ class Rejected:
 class Sessions:
     """
     The open connections of this node: a L{Session} for each, admitted
-    under the connection limits, swept when idle, and logged out when it
-    closes.  The port factories open sessions here.
+    under the connection limits, swept when idle or when it has not logged
+    in in time, and logged out when it closes.  The port factories open
+    sessions here.
     """
 
     def __init__(self, clock, dispatcher, limiter, presence):
@@ -269,7 +298,9 @@ class Sessions:
         self.limiter = limiter
         self.presence = presence
         self._sessions = set()
+        self._waiting = set()
         self.idleSweeper = IdleSweeper(clock, limiter.limits.idleTimeout, self._sessions)
+        self.loginSweeper = LoginSweeper(clock, limiter.limits.loginTimeout, self._waiting)
 
     def __iter__(self):
         return iter(self._sessions)
@@ -281,14 +312,27 @@ class Sessions:
         """
         A new connection: its L{Session}.
         """
-        session = Session(protocol, self.dispatcher, self.clock, self.limiter, self._closed)
+        session = Session(protocol, self.dispatcher, self.clock, self.limiter, self._closed, self._loggedIn)
         self._sessions.add(session)
+        self._waiting.add(session)
         self.idleSweeper.start()
+        self.loginSweeper.start()
         self.limiter.admit(session)
         return session
 
+    def waitingForLogin(self):
+        """
+        How many connections have not logged in yet.
+        """
+        return len(self._waiting)
+
+    def _loggedIn(self, session):
+        self._waiting.discard(session)
+        self.limiter.loggedIn(session)
+
     def _closed(self, session):
         self._sessions.discard(session)
+        self._waiting.discard(session)
         self.limiter.release(session)
         self.presence.loggedOut(session)
 
@@ -297,3 +341,4 @@ class Sessions:
         Stop sweeping (the node is stopping).
         """
         self.idleSweeper.stop()
+        self.loginSweeper.stop()

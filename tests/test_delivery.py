@@ -6,7 +6,6 @@ notes that keep a connection from seeing a message twice.
 from chatroom.delivery import Delivery
 from chatroom.messages import Conversation
 from chatroom.registry import PresenceRegistry
-from chatroom.store.messages import Stored
 
 
 class FakeSession:
@@ -48,7 +47,7 @@ def test_direct_reaches_recipient_and_senders_other_connections():
     bob = connected(registry, "鲍勃")
     alice1, alice2 = connected(registry, "alice"), connected(registry, "alice")
     carol = connected(registry, "carol")
-    delivery.direct("alice", "鲍勃", "你好 🙂", Stored("1700000000000-0", "delivered", False, ["n2"]), exclude=alice1)
+    delivery.direct("alice", "鲍勃", "你好 🙂", "1700000000000-0", ["n2"], exclude=alice1)
     assert alice1.sent == [] and carol.sent == []
     assert len(bob.sent) == 1 and alice2.sent == bob.sent
     # Encoded once: every connection got the same bytes object.
@@ -60,7 +59,7 @@ def test_direct_reaches_recipient_and_senders_other_connections():
 def test_message_to_self_is_delivered_once_per_connection():
     registry, relay, delivery = makeDelivery()
     a1, a2 = connected(registry, "alice"), connected(registry, "alice")
-    delivery.direct("alice", "alice", "note", Stored("1-0", "delivered", False, ()), exclude=a1)
+    delivery.direct("alice", "alice", "note", "1-0", [], exclude=a1)
     assert a1.sent == [] and len(a2.sent) == 1
 
 
@@ -69,7 +68,7 @@ def test_group_reaches_local_members_and_the_groups_channel():
     alice = connected(registry, "alice", ["项目组"])
     bob = connected(registry, "bob", ["项目组"])
     carol = connected(registry, "carol", ["other"])
-    delivery.group("项目组", "alice", "hi", Stored("5-1"), exclude=alice)
+    delivery.group("项目组", "alice", "hi", "5-1", exclude=alice)
     assert alice.sent == [] and carol.sent == [] and len(bob.sent) == 1
     assert relay.calls == [("group", "项目组", "5-1", bob.sent[0])]
 
@@ -79,7 +78,7 @@ def test_catching_up_notes_live_messages_until_caught_up():
     bob = connected(registry, "bob", ["g"])
     seen = delivery.catchUp(bob)
     assert delivery.isCatchingUp(bob)
-    delivery.direct("alice", "bob", "live", Stored("7-0", "delivered", False, ()))
+    delivery.direct("alice", "bob", "live", "7-0", [])
     delivery.relayedGroup("g", "8-0", b"{}")
     # Seen under the conversation's identity, whichever user looks at it.
     assert delivery.seenLive(bob, Conversation("u", "alice").identity("bob"), "7-0")
@@ -87,7 +86,7 @@ def test_catching_up_notes_live_messages_until_caught_up():
     assert not delivery.seenLive(bob, Conversation("u", "carol").identity("bob"), "7-0")
     delivery.caughtUp(bob, seen)
     assert not delivery.isCatchingUp(bob)
-    delivery.direct("alice", "bob", "later", Stored("9-0", "delivered", False, ()))
+    delivery.direct("alice", "bob", "later", "9-0", [])
     assert not delivery.seenLive(bob, Conversation("u", "alice").identity("bob"), "9-0")
 
 

@@ -1,6 +1,7 @@
 """
 Unit tests for L{chatroom.limits}: token buckets, the login throttle,
-connection limits, the outgoing buffer bound, and how the server applies
+connection limits (IPv6 by /64), the budget and deadline of connections
+not logged in yet, the outgoing buffer bound, and how the server applies
 them (on a clock the tests move by hand).
 """
 
@@ -13,12 +14,33 @@ from chatroom import errors
 from chatroom.dispatch import Dispatcher
 from chatroom.limits import (
     BucketTable, ConnectionLimiter, Limiter, Limits, LoginThrottle, Rate,
-    TokenBucket, pendingBytes,
+    TokenBucket, addressKey, isLoopback, pendingBytes,
 )
 from chatroom.protocol import encode
 from chatroom.server import ChatFactory
 from chatroom.tap import Options
 from tests.support.fakes import connectFrames, connectLines, frame, makeService, readFrames, readLines
+
+
+# Addresses.
+
+
+def test_addressKeyGroupsIPv6By64():
+    """
+    IPv4 addresses are their own key; IPv6 addresses are counted by their
+    /64 (one host may use all of it), an IPv4-mapped one as the IPv4
+    address, a zone dropped.
+    """
+    assert addressKey("203.0.113.5") == "203.0.113.5"
+    assert addressKey("2001:db8:1:2::1") == "2001:db8:1:2::/64"
+    assert addressKey("2001:DB8:1:2:ffff:ffff:ffff:ffff") == "2001:db8:1:2::/64"
+    assert addressKey("2001:db8:1:3::1") == "2001:db8:1:3::/64"
+    assert addressKey("::ffff:203.0.113.5") == "203.0.113.5"
+    assert addressKey("fe80::1%eth0") == "fe80::/64"
+    assert addressKey("not an address") == "not an address"
+    assert addressKey(None) is None
+    assert isLoopback("::1") and isLoopback("127.0.0.2") and isLoopback("::ffff:127.0.0.1")
+    assert not isLoopback("2001:db8::1")
 
 
 # Token buckets.
@@ -243,6 +265,134 @@ def test_takenNameCountsAsFailure():
         t.register("203.0.113.5", "alice")
 
 
+def test_failuresKeyedByNameAndAddress():
+    """
+    Ten failed logins for alice from one address stop alice there, not bob
+    from the same address, nor alice from another address.
+    """
+    clock, t = throttle()
+    for _ in range(10):
+        fail(t, "203.0.113.5", "alice")
+    with pytest.raises(errors.RateLimited) as caught:
+        succeed(t, "203.0.113.5", "alice")
+    assert caught.value.extra["retry_after"] == 10000
+    succeed(t, "203.0.113.5", "bob")
+    succeed(t, "198.51.100.7", "alice")
+    # The backstop has 90 tokens left: a second address may fail too.
+    fail(t, "198.51.100.8", "alice")
+
+
+def test_backstopAtItsOwnRate():
+    """
+    Once the per-name backstop is spent by failures from several addresses,
+    an address that failed for that name gets in again at the backstop's
+    own rate (its own bucket refills far slower here); an address without
+    a failure of its own gets in at once.
+    """
+    clock, t = throttle(loginFailures=Rate(5, 0.001), addressFailures=None, nameFailures=Rate(4, 0.5))
+    for n in range(2):
+        for _ in range(2):
+            fail(t, "203.0.113.%d" % (n,), "alice")
+    with pytest.raises(errors.RateLimited) as caught:
+        succeed(t, "203.0.113.0", "alice")
+    assert caught.value.extra["retry_after"] == 2000
+    clock.advance(2)
+    fail(t, "203.0.113.0", "alice")
+    with pytest.raises(errors.RateLimited) as caught:
+        succeed(t, "203.0.113.1", "alice")
+    assert caught.value.extra["retry_after"] == 2000
+    # A place that has not failed is not held back, and the real user's
+    # success costs nothing.
+    succeed(t, "198.51.100.7", "alice")
+    clock.advance(2)
+    fail(t, "203.0.113.1", "alice")
+    # Bob's backstop is his own.
+    fail(t, "203.0.113.0", "bob")
+
+
+def test_failureWhileBackstopSpentEmptiesOwnBucket():
+    """
+    While the backstop is spent, an address let through because it had no
+    failure of its own loses its whole bucket when it fails: it then waits
+    for a full refill (or the backstop, if sooner).
+    """
+    clock, t = throttle(loginFailures=Rate(10, 0.1), addressFailures=None, nameFailures=Rate(2, 0.001))
+    fail(t, "203.0.113.1", "alice")
+    fail(t, "203.0.113.2", "alice")
+    fail(t, "203.0.113.3", "alice")
+    with pytest.raises(errors.RateLimited) as caught:
+        succeed(t, "203.0.113.3", "alice")
+    assert caught.value.extra["retry_after"] == 100000
+    # Without the backstop spent, one failure costs one token.
+    with pytest.raises(errors.RateLimited) as caught:
+        succeed(t, "203.0.113.1", "alice")
+    assert caught.value.extra["retry_after"] == 10000
+
+
+def test_knownGoodPassesTheAddressBucket():
+    """
+    Someone spraying guesses over many names from a shared address empties
+    its per-address bucket; a user who logged in from there before still
+    gets in (and the backstop does not stop them either), a newcomer waits.
+    """
+    clock, t = throttle(loginFailures=Rate(3, 0.01), addressFailures=Rate(5, 0.01), nameFailures=Rate(5, 0.01))
+    succeed(t, "203.0.113.5", "alice")
+    assert t.isKnownGood("203.0.113.5", "alice")
+    assert not t.isKnownGood("198.51.100.7", "alice")
+    for i in range(5):
+        fail(t, "203.0.113.5", "user%d" % (i,))
+    with pytest.raises(errors.RateLimited):
+        succeed(t, "203.0.113.5", "newcomer")
+    succeed(t, "203.0.113.5", "alice")
+    # Alice's own typo costs her own bucket only.
+    fail(t, "203.0.113.5", "alice")
+    for n in range(5):
+        try:
+            fail(t, "198.51.100.%d" % (n,), "alice")
+        except errors.RateLimited:
+            pass
+    succeed(t, "203.0.113.5", "alice")
+    # Forgotten after a month.
+    clock.advance(31 * 86400)
+    assert not t.isKnownGood("203.0.113.5", "alice")
+
+
+def test_registrationIsKnownGood():
+    clock, t = throttle()
+    with t.register("203.0.113.5", "alice"):
+        pass
+    assert t.isKnownGood("203.0.113.5", "alice")
+    with pytest.raises(errors.AuthFailed):
+        with t.attempt("203.0.113.6", "bob"):
+            raise errors.AuthFailed()
+    assert not t.isKnownGood("203.0.113.6", "bob")
+
+
+def test_throttleGroupsIPv6By64():
+    """
+    Failures from two addresses of one /64 count as from one address, for
+    the (name, address) pair and the address alike; another /64 is another
+    address.  Registrations too.
+    """
+    clock, t = throttle(loginFailures=Rate(2, 0.01), addressFailures=Rate(3, 0.01), registrations=Rate(2, 0.01))
+    fail(t, "2001:db8:1:2::1", "alice")
+    fail(t, "2001:db8:1:2::ffff", "alice")
+    with pytest.raises(errors.RateLimited):
+        succeed(t, "2001:db8:1:2:abcd::9", "alice")
+    succeed(t, "2001:db8:1:3::1", "alice")
+    fail(t, "2001:db8:1:2::7", "bob")
+    with pytest.raises(errors.RateLimited):
+        succeed(t, "2001:db8:1:2::8", "carol")
+    with t.register("2001:db8:9:9::1", "d1"):
+        pass
+    with t.register("2001:db8:9:9::2", "d2"):
+        pass
+    with pytest.raises(errors.RateLimited):
+        t.register("2001:db8:9:9::3", "d3")
+    with t.register("2001:db8:9:a::1", "d4"):
+        pass
+
+
 # Connection limits.
 
 
@@ -268,6 +418,182 @@ def test_connectionLimiterLoopback():
     limiter = ConnectionLimiter(0, 1, limitLoopback=True)
     assert limiter.admit(object(), "127.0.0.1") is None
     assert limiter.admit(object(), "127.0.0.1") is not None
+
+
+def test_connectionLimiterGroupsIPv6By64():
+    limiter = ConnectionLimiter(0, 2)
+    assert limiter.admit(object(), "2001:db8:1:2::1") is None
+    assert limiter.admit(object(), "2001:db8:1:2::2") is None
+    assert "your address" in limiter.admit(object(), "2001:db8:1:2:ffff::3")
+    assert limiter.admit(object(), "2001:db8:1:3::1") is None
+    assert limiter.admit(object(), "203.0.113.5") is None
+
+
+def test_preLoginBudget():
+    """
+    Connections not logged in yet have their own limits, in total and per
+    address; one that logs in (or goes) makes room.
+    """
+    limiter = ConnectionLimiter(0, 0, maxPreLogin=3, maxPreLoginPerAddress=2)
+    a, b, c, d, e = (object() for _ in range(5))
+    assert limiter.admit(a, "203.0.113.5") is None
+    assert limiter.admit(b, "203.0.113.5") is None
+    assert "waiting to log in (2)" in limiter.admit(c, "203.0.113.5")
+    assert limiter.admit(c, "198.51.100.7") is None
+    assert "waiting to log in (3)" in limiter.admit(d, "198.51.100.8")
+    limiter.loggedIn(a)
+    limiter.loggedIn(a)
+    assert limiter.preLogin == 2 and limiter.total == 3
+    assert limiter.admit(d, "203.0.113.5") is None
+    assert "waiting to log in" in limiter.admit(e, "203.0.113.5")
+    limiter.release(b)
+    limiter.release(a)
+    assert limiter.preLogin == 2 and limiter.total == 2
+    assert limiter.admit(e, "203.0.113.5") is None
+
+
+def test_preLoginLoopback():
+    """
+    Loopback is exempt from the per-address budget (unless
+    --limit-loopback), not from the total.
+    """
+    limiter = ConnectionLimiter(0, 0, maxPreLogin=3, maxPreLoginPerAddress=1)
+    assert limiter.admit(object(), "127.0.0.1") is None
+    assert limiter.admit(object(), "::1") is None
+    assert limiter.admit(object(), "127.0.0.1") is None
+    assert "waiting to log in (3)" in limiter.admit(object(), "127.0.0.1")
+    limiter = ConnectionLimiter(0, 0, limitLoopback=True, maxPreLoginPerAddress=1)
+    assert limiter.admit(object(), "127.0.0.1") is None
+    assert "waiting to log in (1)" in limiter.admit(object(), "127.0.0.1")
+
+
+def test_connectionsFromOneIPv6NetworkRefused():
+    """
+    Over the protocol, on C{StringTransport}s with C{IPv6Address} peers:
+    the per-address limits count a /64 as one address.
+    """
+    service = makeService(limits=Limits(maxPerAddress=2, maxPreLoginPerAddress=0))
+    connectFrames(service, peer="2001:db8:1:2::a")
+    connectLines(service, peer="2001:db8:1:2::b")
+    protocol, transport = connectFrames(service, peer="2001:db8:1:2:c::c")
+    [reply] = readFrames(transport)
+    assert reply == {
+        "type": "error", "code": "unavailable",
+        "message": "too many connections from your address (2), try again later",
+    }
+    assert transport.disconnecting
+    protocol, transport = connectFrames(service, peer="2001:db8:1:3::a")
+    protocol.dataReceived(frame({"type": "ping", "id": 1}))
+    assert readFrames(transport) == [{"type": "ok", "id": 1}]
+
+
+def test_preLoginConnectionsRefused():
+    """
+    A connection over the budget of connections not logged in is refused
+    as the other connection limits are; a connection that logs in leaves
+    the budget.
+    """
+    service = makeService(limits=Limits(maxPreLoginPerAddress=2))
+    first, _ = connectFrames(service, peer="2001:db8::1")
+    connectFrames(service, peer="2001:db8::2")
+    protocol, transport = connectFrames(service, peer="2001:db8::3")
+    [reply] = readFrames(transport)
+    assert reply["code"] == "unavailable"
+    assert reply["message"] == (
+        "too many connections from your address waiting to log in (2), log in on those first")
+    assert transport.disconnecting
+    first.session.markLoggedIn()
+    assert service.sessions.limiter.connections.preLogin == 1
+    protocol, transport = connectFrames(service, peer="2001:db8::4")
+    protocol.dataReceived(frame({"type": "ping", "id": 1}))
+    assert readFrames(transport) == [{"type": "ok", "id": 1}]
+
+    service = makeService(limits=Limits(maxPreLogin=1))
+    connectLines(service)
+    protocol, transport = connectLines(service)
+    [reply] = readLines(transport)
+    assert reply["message"] == "too many connections waiting to log in (1), try again later"
+
+
+# The login deadline.
+
+
+def test_notLoggedInInTimeClosed():
+    """
+    A connection that has not logged in within the login timeout gets an
+    C{unavailable} error saying so and is closed, however often it sent
+    C{ping} meanwhile; one that logged in stays.
+    """
+    service = makeService(limits=Limits(loginTimeout=30))
+    clock = service.reactor
+    protocol, transport = connectFrames(service)
+    loggedIn, loggedInTransport = connectFrames(service)
+    loggedIn.session.markLoggedIn()
+    for i in range(5):
+        clock.advance(5)
+        protocol.dataReceived(frame({"type": "ping", "id": i}))
+    assert not transport.disconnecting
+    assert [r["type"] for r in readFrames(transport)] == ["ok"] * 5
+    clock.advance(5)
+    # Swept every 5 s: closed between 30 and 35 s after it opened.
+    clock.advance(5)
+    assert readFrames(transport) == [{
+        "type": "error", "code": "unavailable",
+        "message": "not logged in within 30 seconds, closing the connection",
+    }]
+    assert transport.disconnecting
+    assert not loggedInTransport.disconnecting
+    protocol.connectionLost(None)
+    assert service.sessions.waitingForLogin() == 0
+    assert service.sessions.limiter.connections.preLogin == 0
+
+
+def test_notLoggedInDebugPort():
+    service = makeService(limits=Limits(loginTimeout=2))
+    protocol, transport = connectLines(service)
+    service.reactor.advance(1)
+    protocol.dataReceived(b'{"type": "ping"}\n')
+    service.reactor.advance(1.5)
+    assert readLines(transport)[-1]["message"] == "not logged in within 2 seconds, closing the connection"
+    assert transport.disconnecting
+
+
+class UnreadTransport(StringTransport):
+    """
+    A transport whose peer reads nothing: closing waits for ever, only an
+    abort closes it.
+    """
+
+    aborted = False
+
+    def loseConnection(self):
+        self.disconnecting = True
+
+    def abortConnection(self):
+        self.aborted = True
+
+
+def test_notLoggedInAndNotReadingAborted():
+    """
+    A connection still there at the sweep after it was told (its client
+    reads nothing, so the close waits) is aborted.
+    """
+    service = makeService(limits=Limits(loginTimeout=8))
+    protocol = ChatFactory(service.sessions, service.maxFrame).buildProtocol(None)
+    transport = UnreadTransport()
+    protocol.makeConnection(transport)
+    service.reactor.advance(8)
+    assert transport.disconnecting and not transport.aborted
+    service.reactor.advance(2)
+    assert transport.aborted
+
+
+def test_noLoginTimeout():
+    service = makeService(limits=Limits(loginTimeout=0, idleTimeout=0))
+    protocol, transport = connectFrames(service)
+    service.reactor.advance(10 ** 6)
+    assert not transport.disconnecting
+    assert service.reactor.getDelayedCalls() == []
 
 
 def test_connectionsOverTheLimitRefused():
@@ -469,6 +795,14 @@ def test_optionDefaults():
     assert limits.requests == Rate(100, 50)
     assert limits.maxConnections == 20000
     assert limits.maxPerAddress == 1000
+    assert limits.loginFailures == Rate(10, 0.1)
+    assert limits.addressFailures == Rate(50, 0.5)
+    assert limits.nameFailures == Rate(100, 0.02)
+    assert limits.maxPreLogin == 1000
+    assert limits.maxPreLoginPerAddress == 10
+    assert limits.loginTimeout == 30
+    assert limits.maxGroupsPerUser == 500
+    assert limits.maxGroupMembers == 10000
     assert not limits.limitLoopback
 
 
@@ -478,18 +812,23 @@ def test_options():
         "--idle-timeout", "30", "--max-buffer", "65536", "--send-limit", "5/1",
         "--request-limit", "none", "--login-limit", "3/0.05", "--address-login-limit", "20/1",
         "--user-login-limit", "50/2", "--register-limit", "none", "--max-connections", "10",
-        "--max-per-address", "3", "--limit-loopback",
+        "--max-per-address", "3", "--limit-loopback", "--max-prelogin", "50",
+        "--max-prelogin-per-address", "0", "--login-timeout", "7.5", "--max-groups-per-user", "20",
+        "--max-group-members", "0",
     ])
     assert options.limits() == Limits(
         idleTimeout=30, maxBuffer=65536, sends=Rate(5, 1), requests=None,
         loginFailures=Rate(3, 0.05), addressFailures=Rate(20, 1), nameFailures=Rate(50, 2),
         registrations=None, maxConnections=10, maxPerAddress=3, limitLoopback=True,
+        maxPreLogin=50, maxPreLoginPerAddress=0, loginTimeout=7.5, maxGroupsPerUser=20, maxGroupMembers=0,
     )
 
 
 @pytest.mark.parametrize("argv", [
     ["--send-limit", "30"], ["--request-limit", "1/0"], ["--idle-timeout", "-1"],
-    ["--max-buffer", "x"], ["--max-connections", "-5"],
+    ["--max-buffer", "x"], ["--max-connections", "-5"], ["--login-timeout", "-1"],
+    ["--max-prelogin", "x"], ["--max-prelogin-per-address", "-1"], ["--max-groups-per-user", "1.5"],
+    ["--max-group-members", "-3"],
 ])
 def test_badOptions(argv):
     from twisted.python import usage

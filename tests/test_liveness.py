@@ -62,7 +62,8 @@ def test_idleConnectionClosed():
     A connection that sends nothing for the idle timeout is closed; every
     frame (a ping, even a frame that is not JSON) puts it off.
     """
-    service = makeService(limits=Limits(idleTimeout=90))
+    # Without the login deadline, which would close it first.
+    service = makeService(limits=Limits(idleTimeout=90, loginTimeout=0))
     protocol, transport = connectFrames(service)
     clock = service.reactor
     clock.advance(80)
@@ -95,14 +96,17 @@ def test_idleDebugConnectionClosed():
 
 
 def test_connectionsShareOneTimer():
+    """
+    One idle sweep and one login-deadline sweep, however many connections.
+    """
     service = makeService(limits=Limits(idleTimeout=5))
     for _ in range(100):
         connectFrames(service)
-    assert len(service.reactor.getDelayedCalls()) == 1
+    assert len(service.reactor.getDelayedCalls()) == 2
 
 
 def test_noIdleTimeout():
-    service = makeService(limits=Limits(idleTimeout=0))
+    service = makeService(limits=Limits(idleTimeout=0, loginTimeout=0))
     protocol, transport = connectFrames(service)
     service.reactor.advance(10 ** 6)
     assert not transport.disconnecting

@@ -15,7 +15,7 @@ from twisted.internet import reactor, threads
 from twisted.python import usage
 
 from chatroom.manhole import (
-    HOST_KEY_NAME, ManholeNamespace, checkLoopback, loadHostKey, makeManholeService,
+    HOST_KEY_NAME, ManholeNamespace, checkLoopback, loadHostKey, makeManholeService, privateSocket,
 )
 from chatroom.tap import Options, makeService
 
@@ -99,6 +99,55 @@ def test_checkLoopbackAccepts():
     for description in ("tcp:0:interface=127.0.0.1", "tcp:2222:interface=127.0.0.2",
                         "tcp6:2222:interface=\\:\\:1", "unix:/tmp/m.sock"):
         checkLoopback(description)
+
+
+@pytest.mark.parametrize("description", ["unix:/tmp/m.sock:mode=666", "unix:/tmp/m.sock:660",
+                                         "unix:address=/tmp/m.sock:mode=644"])
+def test_unixSocketOpenToOthersRefused(passwd, description):
+    """
+    A C{unix:} manhole with a mode that lets other users connect is a
+    usage error.
+    """
+    with pytest.raises(usage.UsageError) as e:
+        parse("--manhole", description, "--manhole-passwd", passwd)
+    assert "other users" in str(e.value) and "mode=600" in str(e.value)
+
+
+@pytest.mark.parametrize("description, expected", [
+    ("unix:{}", "unix:{}:mode=600"),
+    ("unix:{}:lockfile=0", "unix:{}:lockfile=0:mode=600"),
+    ("unix:{}:mode=600", "unix:{}:mode=600"),
+    ("unix:{}:400", "unix:{}:400"),
+    ("tcp:0:interface=127.0.0.1", "tcp:0:interface=127.0.0.1"),
+])
+def test_privateSocket(description, expected):
+    """
+    A C{unix:} description without a mode gets mode=600 (Twisted's default
+    is 0666); others are left as they are.
+    """
+    assert privateSocket(description.format("/run/m.sock")) == expected.format("/run/m.sock")
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000])
+@pytest_twisted.ensureDeferred
+async def test_unixSocketIsPrivate(tmp_path, passwd, umask):
+    """
+    A C{unix:} manhole socket is 0600 whatever the umask: only the
+    server's user may connect to it.
+    """
+    path = str(tmp_path / "manhole.sock")
+    old = os.umask(umask)
+    try:
+        service = makeManholeService("unix:" + path, {}, str(tmp_path / "key"), passwordFile=passwd,
+                                     reactor=reactor)
+        service.startService()
+    finally:
+        os.umask(old)
+    try:
+        await service._waitingForPort
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        await service.stopService()
 
 
 def test_needsPasswordOrKeys():

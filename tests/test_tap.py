@@ -8,11 +8,12 @@ import socket
 
 import pytest
 from twisted.application.internet import StreamServerEndpointService
+from twisted.internet import defer
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 
 from chatroom.service import ChatService
-from chatroom.tap import Options, makeService
+from chatroom.tap import Options, StartedWhenReady, makeService
 
 from tests.support.fakes import FakeReactor
 
@@ -21,6 +22,15 @@ def parse(*args):
     options = Options()
     options.parseOptions(list(args))
     return options
+
+
+def ports(top):
+    """
+    The port services of C{top}: those started once storage is ready.
+    """
+    waiting = [s for s in top if isinstance(s, StartedWhenReady)]
+    assert len(waiting) == 1
+    return [s for s in waiting[0] if isinstance(s, StreamServerEndpointService)]
 
 
 def test_defaults():
@@ -79,10 +89,15 @@ def test_sslEndpointChecked(tmp_path):
     ("redis://:s%40cret@db.example:7000/1", {"host": "db.example", "port": 7000, "db": 1, "password": "s@cret"}),
     ("unix:///tmp/redis.sock", {"path": "/tmp/redis.sock", "db": 0, "password": None}),
     ("unix:///tmp/redis.sock?db=2", {"path": "/tmp/redis.sock", "db": 2, "password": None}),
+    ("redis-cluster://10.0.0.1:7000", {"cluster": [("10.0.0.1", 7000)], "password": None}),
+    ("redis-cluster://:s%40cret@10.0.0.1:7000,10.0.0.2:7001,[::1]:7002,redis.example/",
+     {"cluster": [("10.0.0.1", 7000), ("10.0.0.2", 7001), ("::1", 7002), ("redis.example", 6379)],
+      "password": "s@cret"}),
+    ("redis-cluster://节点.example:7000/0", {"cluster": [("节点.example", 7000)], "password": None}),
 ])
 def test_redisURL(url, expected):
     """
-    C{--redis} takes a C{redis://} or C{unix://} URL.
+    C{--redis} takes a C{redis://}, C{unix://} or C{redis-cluster://} URL.
     """
     assert parse("--redis", url)["redis"] == expected
 
@@ -100,6 +115,13 @@ def test_redisURL(url, expected):
     (["--redis", "localhost:6379"], ["--redis"]),
     (["--redis", "redis://localhost:99999"], ["--redis"]),
     (["--redis", "redis://localhost:port"], ["--redis"]),
+    (["--redis", "redis-cluster://"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:7000,"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:7000,:7001"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:port"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:70000"], ["--redis", "Redis Cluster address"]),
+    (["--redis", "redis-cluster://h:7000/1"], ["--redis", "database 0"]),
+    (["--redis", "redis-cluster://h:7000?db=1"], ["--redis", "database 0"]),
     (["--max-frame", "big"], ["--max-frame", "whole number"]),
     (["--max-frame", "100"], ["--max-frame", "1024"]),
     (["--max-frame", "-1"], ["--max-frame"]),
@@ -140,10 +162,10 @@ def test_makeServiceEmbedded(tmp_path):
     names = [type(s).__name__ for s in top]
     # The embedded Redis starts first (and so stops last).
     assert names[0] == "EmbeddedRedis"
-    assert sum(isinstance(s, StreamServerEndpointService) for s in top) == 2
+    assert len(ports(top)) == 2
     chat = [s for s in top if isinstance(s, ChatService)][0]
     assert chat.store.link.address.startswith("unix:" + str(tmp_path))
-    assert {s.factory.maxFrame for s in top if isinstance(s, StreamServerEndpointService)} == {65536}
+    assert {s.factory.maxFrame for s in ports(top)} == {65536}
     assert chat.presence.maxGroup == 500
 
 
@@ -157,10 +179,29 @@ def test_makeServiceExternal(tmp_path):
     top = makeService(options, reactor=reactor)
     names = [type(s).__name__ for s in top]
     assert "EmbeddedRedis" not in names
-    assert sum(isinstance(s, StreamServerEndpointService) for s in top) == 1
+    assert len(ports(top)) == 1
     chat = [s for s in top if isinstance(s, ChatService)][0]
-    assert [s.factory.maxFrame for s in top if isinstance(s, StreamServerEndpointService)] == [2048]
+    assert [s.factory.maxFrame for s in ports(top)] == [2048]
     assert chat.store.link.address == "127.0.0.1:6390"
+
+
+def test_makeServiceCluster(tmp_path):
+    """
+    With a C{redis-cluster://} URL the store routes commands over the
+    cluster and relays with sharded pub/sub.
+    """
+    from chatroom.store.pubsub import ShardedPubSub
+    from chatroom.store.routing import ClusterLink
+
+    reactor = FakeReactor()
+    options = parse("--redis", "redis-cluster://:pw@127.0.0.1:7000,127.0.0.1:7001", "--debug-port", "none",
+                    "--data-dir", str(tmp_path))
+    top = makeService(options, reactor=reactor)
+    assert "EmbeddedRedis" not in [type(s).__name__ for s in top]
+    store = [s for s in top if isinstance(s, ChatService)][0].store
+    assert isinstance(store.link, ClusterLink) and isinstance(store.pubsub, ShardedPubSub)
+    assert (store.link.seeds, store.link.password) == ([("127.0.0.1", 7000), ("127.0.0.1", 7001)], "pw")
+    assert store.link.address == "127.0.0.1:7000,127.0.0.1:7001"
 
 
 def test_passwordHashingHasOneThreadPerCore(tmp_path):
@@ -179,3 +220,98 @@ def test_passwordHashingHasOneThreadPerCore(tmp_path):
     threads = [s for s in service if isinstance(s, HashingThreads)]
     assert len(threads) == 1
     assert threads[0].pool.max == (os.cpu_count() or 1)
+
+
+# The ports listen once storage is ready.
+
+def test_portsWaitForStorage(tmp_path):
+    """
+    makeService puts the ports in a L{StartedWhenReady} on the chat
+    service's C{ready}, after the chat service (so they close before it
+    stops) and before the manhole.
+    """
+    options = parse("--data-dir", str(tmp_path), "--port", "tcp:0", "--debug-port", "tcp:0:interface=127.0.0.1")
+    top = list(makeService(options, reactor=FakeReactor()))
+    chat = [s for s in top if isinstance(s, ChatService)][0]
+    waiting = [s for s in top if isinstance(s, StartedWhenReady)][0]
+    assert waiting._ready is chat.ready
+    assert top.index(chat) < top.index(waiting)
+    assert not any(isinstance(s, StreamServerEndpointService) for s in top)
+
+
+def waitingPorts(ready):
+    reactor = MemoryReactorClock()
+    service = StartedWhenReady(ready, reactor)
+    from twisted.application import strports
+    from twisted.internet.protocol import Factory
+
+    for _ in range(2):
+        strports.service("tcp:0:interface=127.0.0.1", Factory(), reactor=reactor).setServiceParent(service)
+    return service, reactor
+
+
+def test_startedWhenReady():
+    """
+    Started (the privileged phase included), the ports do not listen until
+    C{ready} fires; then they do, and C{ready}'s result goes on unchanged.
+    Stopped, they stop listening.
+    """
+    ready = defer.Deferred()
+    service, reactor = waitingPorts(ready)
+    service.privilegedStartService()
+    service.startService()
+    assert reactor.tcpServers == []
+    ready.callback("the chat service")
+    assert len(reactor.tcpServers) == 2
+    assert all(child.running for child in service)
+    assert ready.result == "the chat service"
+    service.stopService()
+    assert not any(child.running for child in service)
+
+
+def test_startedWhenAlreadyReady():
+    service, reactor = waitingPorts(defer.succeed(None))
+    service.startService()
+    assert len(reactor.tcpServers) == 2
+
+
+def test_stoppedBeforeReady():
+    """
+    Stopped before storage is ready, the ports never listen, even when it
+    becomes ready later.
+    """
+    ready = defer.Deferred()
+    service, reactor = waitingPorts(ready)
+    service.startService()
+    assert service.stopService() is None
+    ready.callback(None)
+    assert reactor.tcpServers == []
+    assert not any(child.running for child in service)
+
+
+def test_cannotListenStopsTheServer():
+    """
+    A port that cannot listen when storage is ready stops the server (as
+    it would have failed at start before), with the reason logged.
+    """
+    from twisted.internet.testing import EventLoggingObserver
+    from twisted.logger import globalLogPublisher
+
+    ready = defer.Deferred()
+    service, reactor = waitingPorts(ready)
+    stopped = []
+    reactor.stop = lambda: stopped.append(True)
+
+    def refuse(*args, **kwargs):
+        raise OSError("address in use")
+
+    reactor.listenTCP = refuse
+    events = EventLoggingObserver()
+    globalLogPublisher.addObserver(events)
+    try:
+        service.startService()
+        ready.callback(None)
+    finally:
+        globalLogPublisher.removeObserver(events)
+    assert stopped == [True]
+    assert any("Cannot listen" in e.get("log_format", "") for e in events)

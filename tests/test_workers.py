@@ -10,6 +10,7 @@ import subprocess
 
 import pytest_twisted
 
+from chatroom.store import keys
 from tests.support.nodes import resp
 from tests.support.twistd import TWISTD, Twistd, listeners
 from tests.support.wire import until
@@ -47,7 +48,7 @@ class WorkersTwistd(Twistd):
         """
         The node (worker) a user is connected to, from its location hash.
         """
-        reply = self.redis("HKEYS", "cr:loc:" + user).split(b"\r\n")
+        reply = self.redis("HKEYS", keys.locations(user)).split(b"\r\n")
         return reply[2].decode() if len(reply) > 2 and reply[0] == b"*1" else None
 
     def workerPids(self):
@@ -75,7 +76,7 @@ async def test_two_workers_share_the_port_and_their_users_chat(tmp_path):
         clients = {"先到": await server.ready("先到")}
         # Both workers listening and part of the cluster before the rest
         # connect: the kernel only shares connections among listeners.
-        await until(lambda: listeners(server.port) == 2 and server.redis("SCARD", "cr:nodes").startswith(b":2"),
+        await until(lambda: listeners(server.port) == 2 and server.redis("SCARD", keys.NODES).startswith(b":2"),
                     timeout=10)
         for i in range(15):
             name = "用户%d" % (i,)
@@ -116,7 +117,7 @@ async def test_two_workers_share_the_port_and_their_users_chat(tmp_path):
         assert b"restarting it" in server.log().encode()
         # The restarted worker (same node id) counts out what it had.
         expected = sorted(survivors + ["新来的"])
-        await until(lambda: sorted(resp(server.redis("ZRANGE", "cr:online", "0", "-1"))) == expected, timeout=10)
+        await until(lambda: sorted(resp(server.redis("ZRANGE", keys.ONLINE, "0", "-1"))) == expected, timeout=10)
         online = await fresh.request("users", limit=1000)
         assert sorted(u["user"] for u in online["users"]) == expected
     finally:

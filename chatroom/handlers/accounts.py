@@ -64,6 +64,8 @@ class AccountHandler:
             self.presence.loggedOut(session)
         online = await self.presence.loggedIn(session, request.user)
         if session.user == request.user:
+            # No longer held to the login deadline and budget.
+            session.markLoggedIn()
             # The missed messages come after the login's reply.
             session.callAfterReply(self.backlog.push, session)
         return {"user": request.user, "name": credentials[1], "online": online}

@@ -12,21 +12,26 @@ class ChatHandler:
     Direct messages, history and read positions.
     """
 
-    def __init__(self, messages, delivery):
+    def __init__(self, messages, presence, delivery):
         """
         @param messages: the L{IMessageStore}.
+        @param presence: the L{Presence} that knows where users are.
         @param delivery: the L{Delivery} of stored messages.
         """
         self.messages = messages
+        self.presence = presence
         self.delivery = delivery
 
     @handles(Send)
     async def send(self, session, request):
-        sender = session.user
-        stored = await self.messages.sendDirect(sender, request.to, request.text, request.cid)
+        sender, to = session.user, request.to
+        stored = await self.messages.sendDirect(sender, to, request.text, request.cid)
+        recipientNodes, senderNodes = await self.presence.locate(to, sender)
         if not stored.replayed:
-            self.delivery.direct(sender, request.to, request.text, stored, exclude=session)
-        return {"msg_id": stored.msgId, "ts": timestampOf(stored.msgId), "status": stored.status}
+            self.delivery.direct(sender, to, request.text, stored.msgId, recipientNodes + senderNodes,
+                                 exclude=session)
+        return {"msg_id": stored.msgId, "ts": timestampOf(stored.msgId),
+                "status": "delivered" if recipientNodes else "stored"}
 
     @handles(History)
     async def history(self, session, request):

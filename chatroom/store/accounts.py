@@ -5,34 +5,46 @@ User accounts: password hashes and display names.
 
 from zope.interface import implementer
 
-from chatroom.store import keys
+from chatroom.store import faults, keys
 from chatroom.store.interfaces import IAccountStore
 from chatroom.store.scripts import Script
 
 LOBBY = "lobby"
 
 _register = Script("register")
+_join = Script("group_join")
 
 
 @implementer(IAccountStore)
 class AccountStore:
     """
-    Users, stored as one hash each.
+    Users, one hash each (C{{u:NAME}}).
     """
+
+    faults = faults.NONE
 
     def __init__(self, link):
         self.link = link
 
-    def create(self, user, passwordHash, displayName):
+    async def create(self, user, passwordHash, displayName):
         """
         Create C{user}, a member of the lobby; fails with L{UserExists}.
+
+        The account is the commit point; the lobby membership follows in
+        the lobby's slot (L{settle} finishes it at login if the server
+        stopped in between).
         """
-        return self.link.run(
-            _register,
-            [keys.user(user), keys.userGroups(user), keys.groupMembers(LOBBY),
-             keys.readPositions(user), keys.groupStream(LOBBY), keys.GROUPS],
-            [user, passwordHash, displayName, LOBBY],
-        )
+        await self.link.run(_register, [keys.user(user), keys.userGroups(user)], [passwordHash, displayName, LOBBY])
+        self.faults("register.created")
+        await self.settle(user)
+
+    async def settle(self, user):
+        """
+        Record a new account's lobby membership (again: it is idempotent).
+        """
+        await self.link.run(_join, [keys.group(LOBBY), keys.groupMembers(LOBBY), keys.groupStream(LOBBY)], [user])
+        self.faults("register.joined")
+        await self.link.execute("HDEL", keys.user(user), "new")
 
     async def credentials(self, user):
         """
@@ -48,4 +60,4 @@ class AccountStore:
         """
         Make sure the lobby exists: it always does.
         """
-        return self.link.execute("SADD", keys.GROUPS, LOBBY)
+        return self.link.execute("HSETNX", keys.group(LOBBY), "created", "0")

@@ -40,15 +40,20 @@ class IGroupStore(Interface):
     Groups and their members.
     """
 
-    def create(group, user):
+    def create(group, user, maxGroups=0):
         """
         Create C{group} with C{user} as first member; L{GroupExists}.
+        L{BadRequest} (nothing changed) if C{user} is in C{maxGroups}
+        groups already (0: no limit), checked first.
         """
 
-    def join(group, user):
+    def join(group, user, maxGroups=0, maxMembers=0):
         """
         Make C{user} a member of C{group}: C{False} if it already was;
         L{NoSuchGroup}.  Its read position starts at the newest message.
+        L{BadRequest} (nothing changed) if C{user} is in C{maxGroups}
+        groups (checked first) or C{group} has C{maxMembers} members (0:
+        no limit; the lobby has none), unless C{user} is in it already.
         """
 
     def leave(group, user):
@@ -83,10 +88,10 @@ class IMessageStore(Interface):
 
     def sendDirect(sender, recipient, text, cid=None):
         """
-        Store a direct message and mark it unread for C{recipient}:
-        a L{chatroom.store.messages.Stored}; L{NoSuchUser}.  A C{cid} seen
-        from C{sender} in this conversation within 24 hours gives the first
-        message's outcome, C{replayed}, and stores nothing.
+        Store a direct message: a L{chatroom.store.messages.Stored};
+        L{NoSuchUser}.  A C{cid} seen from C{sender} in this conversation
+        within 24 hours gives the first message's msg_id, C{replayed}, and
+        stores nothing.
         """
 
     def sendGroup(group, sender, text, cid=None):
@@ -160,6 +165,11 @@ class IPresenceStore(Interface):
     def isOnline(user):
         """
         Whether C{user} has a connection on any node.
+        """
+
+    def locate(users):
+        """
+        The nodes where each of C{users} has connections: a list of lists.
         """
 
     def resync(counts, liveness=0):
@@ -249,6 +259,14 @@ class IChatStore(IService):
     def whenConnected():
         """
         A Deferred that fires once the storage can be reached.
+        """
+
+    def prepare():
+        """
+        Make the stored data ready for this release, before anything else
+        uses it: data written by an earlier release is migrated to this
+        one's layout (once; a node that starts meanwhile waits for it).
+        L{chatroom.errors.Unavailable} if the storage was lost: call again.
         """
 
     def onConnected(f):

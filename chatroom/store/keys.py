@@ -1,100 +1,109 @@
 """
 The Redis key layout, in one place.  docs/storage.rst describes each key.
 
-User and group names may hold any letter but never C{:}, so C{:} separates
-the parts of a key unambiguously.
+Every key carries a hash tag (the part in braces), and the keys one script
+touches share it, so that every script runs in one hash slot and the data
+can be spread over a Redis Cluster: a user's keys are tagged C{{u:NAME}},
+a direct conversation's C{{d:A|B}}, a group's C{{g:NAME}}, a node's
+C{{n:ID}}.  Names never hold C{:}, C{|}, C{{} or C{}}, so the parts of a
+key cannot run into each other.
 """
 
-PREFIX = "cr:"
-
-GROUPS = PREFIX + "groups"
-ONLINE = PREFIX + "online"
-NODES = PREFIX + "nodes"
-
-USER = PREFIX + "user:"
-USER_GROUPS = PREFIX + "ugroups:"
-GROUP_MEMBERS = PREFIX + "gmembers:"
-GROUP_STREAM = PREFIX + "gm:"
-DIRECT_STREAM = PREFIX + "dm:"
-READ = PREFIX + "read:"
-PENDING = PREFIX + "pending:"
-CID = PREFIX + "cid:"
-LOCATIONS = PREFIX + "loc:"
-NODE = PREFIX + "node:"
+#: The sorted set of users online (its own slot: only ever one key in a call).
+ONLINE = "{online}"
+#: The set of node ids.
+NODES = "{nodes}"
+#: The channel every node listens to.
+BROADCAST = "{nodes}:events"
+#: The layout version written by the release that made the data.
+LAYOUT = "{layout}"
 
 
 def user(name):
-    """The hash of a user's account: password hash and display name."""
-    return USER + name
+    """A user's account hash: password hash, display name."""
+    return "{u:%s}" % (name,)
 
 
 def userGroups(name):
-    """The set of groups a user belongs to."""
-    return USER_GROUPS + name
+    """The index of a user's groups (the truth is each group's members)."""
+    return "{u:%s}:groups" % (name,)
 
 
-def groupMembers(group):
-    """The hash of a group's members: user -> position at joining."""
-    return GROUP_MEMBERS + group
-
-
-def groupStream(group):
-    """The stream holding a group's messages."""
-    return GROUP_STREAM + group
-
-
-def directStream(a, b):
-    """
-    The stream holding the direct messages between C{a} and C{b}, the same
-    whichever of them is named first (code point order is UTF-8 byte order).
-    """
-    if b < a:
-        a, b = b, a
-    return DIRECT_STREAM + a + ":" + b
-
-
-def readPositions(name):
-    """The hash of a user's read positions: 'u:peer' / 'g:group' -> msg_id."""
-    return READ + name
-
-
-def pending(name):
-    """The hash of peers that may have unread direct messages for a user."""
-    return PENDING + name
-
-
-def cid(name, conversation, clientId):
-    """
-    The idempotency record of a user's send with a client id in one
-    conversation (C{'u:' + peer} or C{'g:' + group}): a cid reused in
-    another conversation is another message, never the first one's msg_id.
-    """
-    return CID + name + ":" + conversation + ":" + clientId
+def userPeers(name):
+    """The index of a user's direct conversations: the peers."""
+    return "{u:%s}:peers" % (name,)
 
 
 def locations(name):
-    """The hash of a user's online connections: node -> count."""
-    return LOCATIONS + name
+    """A user's connections: node -> count."""
+    return "{u:%s}:loc" % (name,)
+
+
+def _pair(a, b):
+    # Code point order is UTF-8 byte order: the same key whoever sends.
+    return (a, b) if a <= b else (b, a)
+
+
+def direct(a, b):
+    """The hash tag of the direct conversation between C{a} and C{b}."""
+    return "{d:%s|%s}" % _pair(a, b)
+
+
+def directStream(a, b):
+    """The stream of the direct messages between C{a} and C{b}."""
+    return direct(a, b) + ":stream"
+
+
+def directRead(a, b):
+    """The read positions of the two users of a direct conversation."""
+    return direct(a, b) + ":read"
+
+
+def directCid(sender, recipient, clientId):
+    """The idempotency record of C{sender}'s send with a client id."""
+    return "%s:cid:%s:%s" % (direct(sender, recipient), sender, clientId)
+
+
+def group(name):
+    """A group's hash: it exists iff the group does."""
+    return "{g:%s}" % (name,)
+
+
+def groupMembers(name):
+    """A group's members: user -> msg_id of the newest message at joining."""
+    return "{g:%s}:members" % (name,)
+
+
+def groupStream(name):
+    """The stream of a group's messages."""
+    return "{g:%s}:stream" % (name,)
+
+
+def groupRead(name):
+    """The read positions of a group's members."""
+    return "{g:%s}:read" % (name,)
+
+
+def groupCid(sender, name, clientId):
+    """The idempotency record of C{sender}'s group send with a client id."""
+    return "{g:%s}:cid:%s:%s" % (name, sender, clientId)
+
+
+def groupChannel(name):
+    """The pub/sub channel of a group's messages and events between nodes."""
+    return "{g:%s}:events" % (name,)
 
 
 def nodeUsers(node):
-    """The set of users with connections on a node."""
-    return NODE + node + ":users"
+    """The index of the users with connections on a node."""
+    return "{n:%s}:users" % (node,)
 
 
 def nodeAlive(node):
     """A node's liveness key, which expires unless the node refreshes it."""
-    return NODE + node + ":alive"
+    return "{n:%s}:alive" % (node,)
 
 
 def nodeChannel(node):
     """The pub/sub channel a node listens to."""
-    return NODE + node + ":events"
-
-
-BROADCAST = PREFIX + "broadcast"
-
-
-def groupChannel(group):
-    """The pub/sub channel of a group's messages and events between nodes."""
-    return PREFIX + "gch:" + group
+    return "{n:%s}:events" % (node,)

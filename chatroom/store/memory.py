@@ -20,6 +20,7 @@ from zope.interface import implementer
 from chatroom import errors
 from chatroom.messages import Conversation, directIdentity, groupIdentity, msgIdKey
 from chatroom.store.accounts import LOBBY
+from chatroom.store.groups import groupFull, memberCap, tooManyGroups
 from chatroom.store.interfaces import (
     IAccountStore, IChatStore, IGroupStore, IMessageStore, INodeStore, IPresenceStore,
 )
@@ -179,8 +180,16 @@ class MemoryGroupStore:
     def __init__(self, data):
         self.data = data
 
-    async def create(self, group, user):
+    def _checkGroups(self, user, group, maxGroups):
+        # As group_index_add.lua: a group the user's index holds already
+        # takes no new place under the cap.
+        groups = self.data.userGroups.get(user, ())
+        if maxGroups and group not in groups and len(groups) >= maxGroups:
+            raise tooManyGroups(maxGroups)
+
+    async def create(self, group, user, maxGroups=0):
         data = self.data
+        self._checkGroups(user, group, maxGroups)
         if group in data.groups:
             raise errors.GroupExists()
         data.groups.add(group)
@@ -188,12 +197,16 @@ class MemoryGroupStore:
         data.userGroups[user].add(group)
         data.read[user]["g:" + group] = "0-0"
 
-    async def join(self, group, user):
+    async def join(self, group, user, maxGroups=0, maxMembers=0):
         data = self.data
+        self._checkGroups(user, group, maxGroups)
         if group not in data.groups:
             raise errors.NoSuchGroup()
         if user in data.members[group]:
             return False
+        maxMembers = memberCap(group, maxMembers)
+        if maxMembers and len(data.members[group]) >= maxMembers:
+            raise groupFull(maxMembers)
         position = data.lastOf(groupIdentity(group)) or "0-0"
         data.members[group][user] = position
         data.userGroups[user].add(group)
@@ -240,16 +253,13 @@ class MemoryMessageStore:
         if cidKey is not None:
             previous = data.cid(cidKey)
             if previous is not None:
-                return Stored(previous[0], previous[1], True, ())
+                return Stored(previous, True)
         identity = directIdentity(sender, recipient)
         msgId = data.streams[identity].add(data.clock.seconds(), sender, text, self.retention)
         data.pending[recipient][sender] = identity
-        nodes = list(data.locations.get(recipient, ()))
-        status = "delivered" if nodes else "stored"
         if cidKey is not None:
-            data.cids[cidKey] = ((msgId, status), data.clock.seconds() + CID_LIFETIME)
-        nodes.extend(data.locations.get(sender, ()))
-        return Stored(msgId, status, False, nodes)
+            data.cids[cidKey] = (msgId, data.clock.seconds() + CID_LIFETIME)
+        return Stored(msgId, False)
 
     async def sendGroup(self, group, sender, text, cid=None):
         data = self.data
@@ -261,11 +271,11 @@ class MemoryMessageStore:
         if cidKey is not None:
             previous = data.cid(cidKey)
             if previous is not None:
-                return Stored(previous, None, True)
+                return Stored(previous, True)
         msgId = data.streams[groupIdentity(group)].add(data.clock.seconds(), sender, text, self.retention)
         if cidKey is not None:
             data.cids[cidKey] = (msgId, data.clock.seconds() + CID_LIFETIME)
-        return Stored(msgId, None, False)
+        return Stored(msgId, False)
 
     async def ack(self, user, conversation, upto):
         data = self.data
@@ -371,6 +381,9 @@ class MemoryPresenceStore:
 
     async def isOnline(self, user):
         return bool(self.data.locations.get(user))
+
+    async def locate(self, users):
+        return [list(self.data.locations.get(user, ())) for user in users]
 
     async def resync(self, counts, liveness=0):
         data, node = self.data, self.node
@@ -508,6 +521,11 @@ class MemoryStore(Service):
 
     def whenConnected(self):
         return defer.succeed(self)
+
+    async def prepare(self):
+        """
+        Nothing to prepare: memory holds no earlier release's data.
+        """
 
     def onConnected(self, f):
         # Memory is never lost: there is no reconnection to hear of.

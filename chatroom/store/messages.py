@@ -1,30 +1,35 @@
 # -*- test-case-name: tests.handlers.test_messaging -*-
 """
 Conversations: every message in a Redis stream per conversation (the stream
-id is the msg_id and carries the server's clock), per-user read positions,
-and the index of conversations that may hold unread messages.
+id is the msg_id and carries the server's clock) and per-user read
+positions, all of a conversation in its own hash slot.
 """
 
+import collections
+
 import attr
+from twisted.internet import defer
 from zope.interface import implementer
 
+from chatroom import errors
 from chatroom.messages import Conversation
-from chatroom.store import keys
-from chatroom.store.batch import ScriptBatch
+from chatroom.store import faults, keys
+from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IMessageStore
 from chatroom.store.scripts import Script
 
 DEFAULT_RETENTION = 100_000
 
+#: Direct conversations whose users are known to exist and to name each
+#: other in their indexes, remembered per process (a bounded LRU).
+INTRODUCED_CACHE = 50_000
+
 _sendDirect = Script("send_direct")
 _sendGroup = Script("send_group")
 _ack = Script("ack")
 _history = Script("history")
-_backlogIndex = Script("backlog_index")
-
-# A placeholder key for scripts called without an optional key, so that every
-# call names the same number of keys.
-_NO_KEY = keys.PREFIX + "-"
+_unreadPosition = Script("unread_position")
+_introduce = Script("introduce")
 
 
 @attr.s(frozen=True, slots=True)
@@ -33,27 +38,20 @@ class Stored:
     The outcome of storing a message.
 
     @ivar msgId: its msg_id.
-    @ivar status: for direct messages, C{"delivered"} if the recipient was
-        online, C{"stored"} otherwise.
     @ivar replayed: C{True} if a send with the same cid was stored before,
         so nothing new was stored and nothing must be delivered.
-    @ivar nodes: for direct messages, the nodes where the recipient or the
-        sender has connections.
     """
 
     msgId = attr.ib()
-    status = attr.ib(default=None)
     replayed = attr.ib(default=False)
-    nodes = attr.ib(default=())
 
     @classmethod
-    def fromDirectReply(cls, fields):
+    def fromReply(cls, reply):
         """
-        Read the fields of one C{send_direct} reply: C{1, msg_id, status,
-        replayed, nodes}.
+        Read a send script's reply, C{'msg_id|replayed'}.
         """
-        _, msgId, status, replayed, nodes = fields
-        return cls(msgId, status, replayed == "1", nodes.split(",") if nodes else ())
+        msgId, _, replayed = reply.partition("|")
+        return cls(msgId, replayed == "1")
 
 
 def streamOf(conversation, user):
@@ -65,39 +63,84 @@ def streamOf(conversation, user):
     return keys.groupStream(conversation.name)
 
 
+def _conversationKeys(user, conversation):
+    # The stream and read positions of a conversation, and for a group the
+    # keys its membership is checked with: one hash slot.
+    if conversation.kind == "u":
+        return [keys.directStream(user, conversation.name), keys.directRead(user, conversation.name)]
+    group = conversation.name
+    return [keys.groupStream(group), keys.groupRead(group), keys.group(group), keys.groupMembers(group)]
+
+
 @implementer(IMessageStore)
 class MessageStore:
     """
-    Messages, read positions and the unread index.
+    Messages and read positions, each conversation in its own hash slot.
+
+    A direct send is one script in the conversation's slot (the commit
+    point); before a sender's first message to a recipient, the
+    recipient's index of conversations is made to name the sender (in the
+    recipient's slot), so a crash in between leaves at most an index entry
+    with no messages.
 
     @ivar retention: the most messages kept per conversation (older ones
         are trimmed, approximately, as new ones arrive).
     """
 
-    def __init__(self, link, retention=DEFAULT_RETENTION, reactor=None):
-        if reactor is None:
-            reactor = link.reactor
+    faults = faults.NONE
+
+    def __init__(self, link, retention=DEFAULT_RETENTION):
         self.link = link
-        self.reactor = reactor
         self.retention = retention
-        self._sendDirect = ScriptBatch(
-            link, reactor, _sendDirect, Stored.fromDirectReply, [retention, keys.USER, keys.PENDING, keys.LOCATIONS]
-        )
-        self._ack = ScriptBatch(link, reactor, _ack, _moved)
+        self._introduced = collections.OrderedDict()
+
+    async def _introduce(self, sender, recipient):
+        # Once per pair and process: the recipient exists, and its index
+        # names the sender, before the message is stored (an entry with no
+        # messages is harmless, a missing one would hide the conversation).
+        # The sender's index needs no entry: it has nothing to miss in this
+        # conversation until the peer writes, and that write adds it.
+        pair = (sender, recipient)
+        introduced = self._introduced
+        if pair in introduced:
+            introduced.move_to_end(pair)
+            return
+        await self.link.run(_introduce, [keys.user(recipient), keys.userPeers(recipient)], [sender])
+        self.faults("send.introduced")
+        introduced[pair] = True
+        if len(introduced) > INTRODUCED_CACHE:
+            introduced.popitem(last=False)
+
+    async def _mustExist(self, user, peer):
+        # A request about a direct conversation: the peer must exist.
+        if (user, peer) not in self._introduced and (peer, user) not in self._introduced:
+            if not int(await self.link.execute("EXISTS", keys.user(peer))):
+                raise errors.NoSuchUser()
 
     def sendDirect(self, sender, recipient, text, cid=None):
         """
-        Store a direct message; mark it unread for C{recipient}.
-
-        The sends of one reactor turn are stored by one script call (a
-        group commit); each still gets its own outcome.
-
-        @rtype: L{Stored}
+        Store a direct message: a Deferred of a L{Stored}.
         """
-        return self._sendDirect(
-            recipient, keys.directStream(sender, recipient), sender, text,
-            "" if cid is None else keys.cid(sender, "u:" + recipient, cid),
+        if (sender, recipient) in self._introduced:
+            # The common case, kept free of coroutines: one script call.
+            return self._store(sender, recipient, text, cid)
+        return defer.ensureDeferred(self._introduceAndStore(sender, recipient, text, cid))
+
+    async def _introduceAndStore(self, sender, recipient, text, cid):
+        await self._introduce(sender, recipient)
+        return await self._store(sender, recipient, text, cid)
+
+    def _store(self, sender, recipient, text, cid):
+        stream = keys.directStream(sender, recipient)
+        d = self.link.run(
+            _sendDirect, [stream, stream if cid is None else keys.directCid(sender, recipient, cid)],
+            [sender, text, self.retention, 0 if cid is None else 1],
         )
+        return d.addCallback(self._stored)
+
+    def _stored(self, reply):
+        self.faults("send.stored")
+        return Stored.fromReply(reply)
 
     async def sendGroup(self, group, sender, text, cid=None):
         """
@@ -105,31 +148,24 @@ class MessageStore:
 
         @rtype: L{Stored}
         """
-        msgId, replayed = await self.link.run(
+        stream = keys.groupStream(group)
+        reply = await self.link.run(
             _sendGroup,
-            [keys.GROUPS, keys.groupMembers(group), keys.groupStream(group),
-             _NO_KEY if cid is None else keys.cid(sender, "g:" + group, cid)],
-            [group, sender, text, self.retention, 0 if cid is None else 1],
+            [keys.group(group), keys.groupMembers(group), stream,
+             stream if cid is None else keys.groupCid(sender, group, cid)],
+            [sender, text, self.retention, 0 if cid is None else 1],
         )
-        return Stored(msgId, None, replayed == 1 or replayed == "1")
+        return Stored.fromReply(reply)
 
-    def _conversationKeys(self, user, conversation):
+    async def ack(self, user, conversation, upto):
+        """
+        Move C{user}'s read position in C{conversation} forward to C{upto}.
+
+        @return: C{True} if the position moved.
+        """
         if conversation.kind == "u":
-            return [keys.user(conversation.name), _NO_KEY]
-        return [keys.GROUPS, keys.groupMembers(conversation.name)]
-
-    def ack(self, user, conversation, upto):
-        """
-        Move C{user}'s read position in C{conversation} forward to C{upto}
-        (batched with the other acks of the reactor turn).
-
-        @return: a Deferred firing C{True} if the position moved.
-        """
-        nameKey, membersKey = self._conversationKeys(user, conversation)
-        return self._ack(
-            conversation.kind, conversation.name, user, upto,
-            nameKey, membersKey, streamOf(conversation, user), keys.readPositions(user), keys.pending(user),
-        )
+            await self._mustExist(user, conversation.name)
+        return bool(int(await self.link.run(_ack, _conversationKeys(user, conversation), [user, upto])))
 
     async def history(self, user, conversation, before, limit):
         """
@@ -138,12 +174,12 @@ class MessageStore:
 
         @return: C{(entries, more)}; each entry is C{(msg_id, fields)}.
         """
+        if conversation.kind == "u":
+            await self._mustExist(user, conversation.name)
+        conversationKeys = _conversationKeys(user, conversation)
+        del conversationKeys[1]
         end = "+" if before is None else "(" + before
-        entries = await self.link.run(
-            _history,
-            self._conversationKeys(user, conversation) + [streamOf(conversation, user)],
-            [conversation.kind, conversation.name, user, end, limit + 1],
-        )
+        entries = await self.link.run(_history, conversationKeys, [user, end, limit + 1])
         more = len(entries) > limit
         entries = entries[:limit]
         entries.reverse()
@@ -151,17 +187,25 @@ class MessageStore:
 
     async def unread(self, user):
         """
-        The conversations of C{user} that may hold unread messages, with the
-        read position of each, found without scanning other conversations.
+        The conversations of C{user} that hold messages after its read
+        position, with the position of each: one look at each of the user's
+        own conversations (found through its indexes), none at any other.
 
         @return: a list of C{(Conversation, position)}.
         """
-        flat = await self.link.run(
-            _backlogIndex,
-            [keys.pending(user), keys.userGroups(user), keys.readPositions(user)],
-            [keys.GROUP_STREAM],
-        )
-        return [(Conversation(flat[i], flat[i + 1]), flat[i + 2]) for i in range(0, len(flat), 3)]
+        peers, groups = await allOf([
+            self.link.execute("SMEMBERS", keys.userPeers(user)),
+            self.link.execute("SMEMBERS", keys.userGroups(user)),
+        ])
+        conversations = [Conversation("u", p) for p in peers] + [Conversation("g", g) for g in groups]
+        positions = await allOf([
+            self.link.run(_unreadPosition, _conversationKeys(user, c), [user]) for c in conversations
+        ])
+        found = []
+        for conversation, position in zip(conversations, positions):
+            if position and position != "-":
+                found.append((conversation, position))
+        return found
 
     async def after(self, user, conversation, position, count):
         """
@@ -173,11 +217,6 @@ class MessageStore:
             "XRANGE", streamOf(conversation, user), "(" + position, "+", "COUNT", count
         )
         return [(msgId, _fields(flat)) for msgId, flat in entries]
-
-
-def _moved(fields):
-    # One ack's reply: 1, moved (0/1).
-    return fields[1] == "1"
 
 
 def _fields(flat):

@@ -1,30 +1,17 @@
 # -*- test-case-name: tests.test_cluster -*-
 """
-The nodes serving one user base through one Redis: their liveness keys,
-the reaping of dead ones, and the pub/sub channels envelopes travel on
-between them.
+The nodes serving one user base through one Redis (or one Redis Cluster):
+their liveness keys, the reaping of dead ones, and the pub/sub channels
+envelopes travel on between them.
 """
 
 from twisted.internet import defer
 from twisted.logger import Logger
-from txredisapi import SubscriberProtocol
 from zope.interface import implementer
 
 from chatroom.store import keys
 from chatroom.store.interfaces import INodeStore
-from chatroom.store.scripts import Script
-
-_heartbeat = Script("heartbeat")
-_reapNodes = Script("reap_nodes")
-
-
-class RelayProtocol(SubscriberProtocol):
-    """
-    The pub/sub connection: hands every message to its link's C{onMessage}.
-    """
-
-    def messageReceived(self, pattern, channel, message):
-        self.factory.link.onMessage(message)
+from chatroom.store.connection import allOf
 
 
 @implementer(INodeStore)
@@ -37,21 +24,31 @@ class NodeStore:
 
     log = Logger()
 
-    def __init__(self, link, subscriber, node):
+    def __init__(self, link, pubsub, node, presence, groups):
         """
-        @param link: the L{RedisLink} for commands.
-        @param subscriber: a L{RedisLink} whose protocol is L{RelayProtocol}.
+        @param link: the L{RedisLink} or L{ClusterLink} for commands.
+        @param pubsub: the L{chatroom.store.pubsub.ClassicPubSub} or
+            L{chatroom.store.pubsub.ShardedPubSub} envelopes travel on.
+        @param presence: the L{PresenceStore} that counts a dead node's
+            users out.
+        @param groups: the L{GroupStore} (a dead node's users' groups).
         """
         self.link = link
-        self.subscriber = subscriber
+        self.presence = presence
+        self.groups = groups
+        self.pubsub = pubsub
         self.node = node
-        self._groups = set()
         self._receiver = None
         self.listening = False
         self._whenListening = []
         self._onListening = []
-        subscriber.onMessage = self._received
-        subscriber.onConnected(self._resubscribe)
+        # This node's own channel and the broadcast one: listening once
+        # both are subscribed to.
+        self._own = {keys.nodeChannel(node), keys.BROADCAST}
+        self._unconfirmed = set(self._own)
+        pubsub.listen(self._received)
+        pubsub.onSubscribed(self._subscribed)
+        pubsub.subscribe(sorted(self._own))
 
     # Liveness.
 
@@ -59,29 +56,43 @@ class NodeStore:
         """
         Say this node is alive for C{timeout} seconds; the nodes known.
         """
-        return await self.link.run(
-            _heartbeat, [keys.NODES, keys.nodeAlive(self.node)], [self.node, int(timeout * 1000)]
-        )
+        link = self.link
+        _, _, nodes = await allOf([
+            link.execute("SADD", keys.NODES, self.node),
+            link.execute("SET", keys.nodeAlive(self.node), "1", "PX", int(timeout * 1000)),
+            link.execute("SMEMBERS", keys.NODES),
+        ])
+        return nodes
 
     async def reap(self, presenceMaxGroup):
         """
-        Count out the users of nodes whose liveness key expired.
+        Count out the users of nodes whose liveness key expired.  Safe to run
+        on several nodes at once: a dead node's users are reported by one.
 
         @return: C{(dead node count, [(user, small groups), ...])} for the
             users now offline everywhere.
         """
-        reaped = await self.link.run(
-            _reapNodes, [keys.NODES, keys.ONLINE],
-            [keys.NODE, keys.LOCATIONS, keys.USER_GROUPS, keys.GROUP_MEMBERS, presenceMaxGroup],
-        )
-        return int(reaped[0]), [(reaped[i], reaped[i + 1]) for i in range(1, len(reaped), 2)]
+        link = self.link
+        nodes = list(await link.execute("SMEMBERS", keys.NODES))
+        alive = await allOf([link.execute("EXISTS", keys.nodeAlive(node)) for node in nodes])
+        dead = [node for node, up in zip(nodes, alive) if not int(up) and node != self.node]
+        users = []
+        for node in dead:
+            for user in await self.presence.resetNode(node):
+                groups = await link.execute("SMEMBERS", keys.userGroups(user))
+                sizes = await self.groups.memberships(user, list(groups))
+                users.append((user, sorted(g for g, n in sizes.items() if n <= presenceMaxGroup)))
+            await link.execute("SREM", keys.NODES, node)
+        return len(dead), users
 
     async def goodbye(self):
         """
         Leave the set of nodes (this node's users are counted out already).
         """
-        await self.link.execute("DEL", keys.nodeAlive(self.node))
-        await self.link.execute("SREM", keys.NODES, self.node)
+        await allOf([
+            self.link.execute("DEL", keys.nodeAlive(self.node)),
+            self.link.execute("SREM", keys.NODES, self.node),
+        ])
 
     # Subscriptions.
 
@@ -94,7 +105,8 @@ class NodeStore:
     def onListening(self, f):
         """
         Call C{f()} every time the subscriptions are confirmed (at start
-        and after every reconnection of the pub/sub link).
+        and every time this node's own channels were subscribed to again:
+        after a reconnection of the pub/sub link, a failover, a slot move).
         """
         self._onListening.append(f)
 
@@ -104,21 +116,21 @@ class NodeStore:
         if self._receiver is not None:
             self._receiver(message)
 
-    def _channels(self):
-        return [keys.nodeChannel(self.node), keys.BROADCAST] + [keys.groupChannel(g) for g in self._groups]
-
-    def _resubscribe(self, conn):
-        # A new pub/sub connection (first or after an outage) subscribes
-        # to everything this node listens to.
-        d = defer.gatherResults([conn.subscribe(channel) for channel in self._channels()], consumeErrors=True)
-        d.addCallback(self._subscribed)
-        d.addErrback(self._logFailure, "subscribing")
-
-    def _subscribed(self, ignored):
-        self.listening = True
-        waiting, self._whenListening = self._whenListening, []
-        for d in waiting:
-            d.callback(None)
+    def _subscribed(self, channels):
+        # Redis confirmed some subscriptions: the first time this node's
+        # own ones are all in place it listens; every later time one of
+        # them is made again (after an outage, a failover, a slot moved),
+        # the hooks are told, as they are at first.
+        if self._own.isdisjoint(channels):
+            return
+        if not self.listening:
+            self._unconfirmed.difference_update(channels)
+            if self._unconfirmed:
+                return
+            self.listening = True
+            waiting, self._whenListening = self._whenListening, []
+            for d in waiting:
+                d.callback(None)
         for f in self._onListening:
             f()
 
@@ -132,45 +144,25 @@ class NodeStore:
         self._whenListening.append(d)
         return d
 
-    def _connection(self):
-        for conn in self.subscriber.factory.pool:
-            if conn.connected:
-                return conn
-        return None
-
     def watchGroups(self, groups):
         """
         Listen to the channels of C{groups}: a Deferred that fires once
         Redis confirmed the new subscriptions.
         """
-        new = [g for g in groups if g not in self._groups]
-        if not new:
-            return defer.succeed(None)
-        self._groups.update(new)
-        conn = self._connection()
-        if conn is None:
-            # Subscribed on reconnection.
-            return defer.succeed(None)
-        return defer.gatherResults(
-            [conn.subscribe(keys.groupChannel(g)) for g in new], consumeErrors=True
-        ).addErrback(self._logFailure, "subscribing")
+        d = self.pubsub.subscribe([keys.groupChannel(g) for g in groups])
+        return d.addErrback(self._logFailure, "subscribing")
 
     def unwatchGroups(self, groups):
         """
         Stop listening to the channels of C{groups}.
         """
-        gone = [g for g in groups if g in self._groups]
-        self._groups.difference_update(gone)
-        conn = self._connection()
-        if conn is not None:
-            for g in gone:
-                conn.unsubscribe(keys.groupChannel(g)).addErrback(self._logFailure, "unsubscribing")
+        self.pubsub.unsubscribe([keys.groupChannel(g) for g in groups])
 
     # Publishing: fire and forget.  A lost publish loses only a live copy;
     # the message itself is stored and pushed again at the next login.
 
     def _publish(self, channel, envelope):
-        self.link.execute("PUBLISH", channel, envelope).addErrback(self._logFailure, "publishing")
+        self.pubsub.publish(channel, envelope).addErrback(self._logFailure, "publishing")
 
     def publishToNode(self, node, envelope):
         """

@@ -1,10 +1,12 @@
 # -*- test-case-name: tests.store.test_redis_faults -*-
 """
 The chat service's storage on Redis: one link for commands and scripts, one
-for pub/sub, and the stores that use them.
+for pub/sub, and the stores that use them; on one Redis (or a
+Sentinel-watched master) or on a Redis Cluster.
 """
 
 import time
+from functools import partial
 
 from twisted.application.service import Service
 from twisted.internet import defer
@@ -15,42 +17,50 @@ from chatroom.store.connection import RedisLink
 from chatroom.store.groups import GroupStore
 from chatroom.store.interfaces import IChatStore
 from chatroom.store.messages import DEFAULT_RETENTION, MessageStore
-from chatroom.store.nodes import NodeStore, RelayProtocol
+from chatroom.store.nodes import NodeStore
 from chatroom.store.presence import PresenceStore
+from chatroom.store.pubsub import ClassicPubSub, ShardedPubSub
+from chatroom.store.routing import ClusterLink
 
 
 @implementer(IChatStore)
 class RedisStore(Service):
     """
     Everything the chat service keeps, in one Redis (or a Sentinel-watched
-    master).
+    master), or in a Redis Cluster.
 
-    @ivar link: the L{RedisLink} for commands.
-    @ivar subscriber: the L{RedisLink} for pub/sub between nodes.
+    @ivar link: the L{RedisLink} (or L{ClusterLink}) for commands.
+    @ivar pubsub: the L{ClassicPubSub} (or L{ShardedPubSub}) between nodes.
     """
 
-    def __init__(self, reactor, node, retention=DEFAULT_RETENTION, **redis):
+    def __init__(self, reactor, node, retention=DEFAULT_RETENTION, cluster=None, **redis):
         """
+        @param cluster: C{(host, port)} of nodes of a Redis Cluster to use;
+            then C{redis} holds only its C{password}.
         @param redis: where Redis is: the keyword arguments of L{RedisLink}
             (what L{chatroom.store.urls.parseRedisURL} returns).
         """
-        self.link = RedisLink(reactor, **redis)
-        self.subscriber = RedisLink(reactor, protocol=RelayProtocol, name="Redis pub/sub", **redis)
+        if cluster:
+            self.link = ClusterLink(reactor, cluster, **redis)
+            self.pubsub = ShardedPubSub(self.link)
+        else:
+            self.link = RedisLink(reactor, **redis)
+            self.pubsub = ClassicPubSub(self.link, reactor, **redis)
         self.accounts = AccountStore(self.link)
         self.groups = GroupStore(self.link)
-        self.messages = MessageStore(self.link, retention, reactor)
-        self.presence = PresenceStore(self.link, node)
-        self.nodes = NodeStore(self.link, self.subscriber, node)
+        self.messages = MessageStore(self.link, retention)
+        self.presence = PresenceStore(self.link, node, self.accounts, self.groups)
+        self.nodes = NodeStore(self.link, self.pubsub, node, self.presence, self.groups)
 
     def startService(self):
         super().startService()
         self.link.startService()
-        self.subscriber.startService()
+        self.pubsub.startService()
 
     def stopService(self):
         super().stopService()
         return defer.gatherResults(
-            [defer.maybeDeferred(self.subscriber.stopService), defer.maybeDeferred(self.link.stopService)],
+            [defer.maybeDeferred(self.pubsub.stopService), defer.maybeDeferred(self.link.stopService)],
             consumeErrors=True,
         )
 
@@ -67,6 +77,15 @@ class RedisStore(Service):
         """
         return self.link.whenConnected()
 
+    async def prepare(self):
+        """
+        Migrate data written by release 0.1 to this layout, once (see
+        L{chatroom.store.migrate}); nodes starting meanwhile wait for it.
+        """
+        from chatroom.store.migrate import migrate
+
+        await migrate(self.link)
+
     def onConnected(self, f):
         """
         Call C{f()} every time the command link connects (the first time
@@ -77,18 +96,37 @@ class RedisStore(Service):
     async def info(self, section="server"):
         """
         Redis's health: the link's address and state, the PING round trip
-        in milliseconds and the fields of C{INFO section}.
+        in milliseconds and the fields of C{INFO section}.  On a Redis
+        Cluster, those of the first master, and every master's under
+        C{"masters"} (by C{"host:port"}).
         """
         link = self.link
         info = {"address": link.address, "connected": link.connected}
-        started = time.monotonic()
-        await link.execute("PING")
-        info["ping_ms"] = round((time.monotonic() - started) * 1000, 3)
-        text = await link.execute("INFO", section)
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", "replace")
-        for line in text.splitlines():
-            key, sep, value = line.partition(":")
-            if sep and not key.startswith("#"):
-                info[key] = value
+        if not isinstance(link, ClusterLink):
+            info.update(await _nodeInfo(link.execute, section))
+            return info
+        masters = {}
+        for address in link.masters():
+            try:
+                masters["%s:%d" % address] = await _nodeInfo(partial(link.executeOnNode, address), section)
+            except Exception as e:
+                masters["%s:%d" % address] = {"error": str(e) or type(e).__name__}
+        if masters:
+            info.update(next(iter(masters.values())))
+        info["masters"] = masters
         return info
+
+
+async def _nodeInfo(execute, section):
+    # One Redis's PING round trip and INFO fields, through execute(*args).
+    started = time.monotonic()
+    await execute("PING")
+    info = {"ping_ms": round((time.monotonic() - started) * 1000, 3)}
+    text = await execute("INFO", section)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            info[key] = value
+    return info

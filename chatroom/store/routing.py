@@ -1,8 +1,9 @@
 # -*- test-case-name: tests.store.test_routing -*-
 """
 Redis Cluster routing: which master serves a key, one connection per
-master, following the cluster through resharding and failover, and sharded
-pub/sub.
+master, following the cluster through resharding and failover
+(L{chatroom.store.slots} knows the slots, L{chatroom.store.sharded} does
+sharded pub/sub).
 
 txredisapi knows nothing of Redis Cluster (its ShardedConnection hashes keys
 on the client, which is not how a cluster places them), so this module reads
@@ -10,9 +11,6 @@ the slot map itself (C{CLUSTER SHARDS}: Redis 7, as sharded pub/sub needs),
 sends each command to the master of its key's slot and follows the cluster's
 redirections, as the Redis Cluster specification asks of a client.
 """
-
-from binascii import crc_hqx
-from collections import Counter
 
 import txredisapi
 from twisted.application.service import Service
@@ -25,112 +23,10 @@ from twisted.python.failure import Failure
 from chatroom import errors
 
 # The only names borrowed from the single-node link.
-from chatroom.store.connection import _translate
+from chatroom.store.connection import CommandProtocol, _translate
 from chatroom.store.scripts import SCRIPTS
 
-#: Slots in a Redis Cluster.
-SLOTS = 16384
-
-#: Commands whose first key follows a key count (C{EVAL script 2 k1 k2 ...}).
-_COUNTED = frozenset({"EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"})
-
-#: Error replies that mean "not now": the command did not run, send it again later.
-_BUSY = frozenset({"TRYAGAIN", "CLUSTERDOWN", "LOADING", "MASTERDOWN", "READONLY"})
-
-
-def keySlot(key):
-    """
-    The cluster slot of C{key} (C{bytes}, or C{str} encoded as UTF-8): the
-    XMODEM CRC16 of the key, or of its hash tag (what lies between the first
-    C{{} and the first C{}} after it, if that is not empty), modulo 16384.
-    """
-    if not isinstance(key, bytes):
-        key = str(key).encode("utf-8")
-    start = key.find(b"{")
-    if start >= 0:
-        end = key.find(b"}", start + 1)
-        if end > start + 1:
-            key = key[start + 1:end]
-    # binascii's CRC-CCITT from zero is the XMODEM CRC16.
-    return crc_hqx(key, 0) % SLOTS
-
-
-def commandSlot(args):
-    """
-    The slot of the first key of command C{args}, or C{None} if it has no
-    key: its first argument, or for C{EVAL}-like commands the first after
-    the key count (C{SPUBLISH}'s channel too).  Send commands that name
-    their keys elsewhere with L{ClusterLink.executeOnKey}.
-    """
-    name = args[0].decode() if isinstance(args[0], bytes) else args[0]
-    if name.upper() in _COUNTED:
-        return keySlot(args[3]) if int(args[2]) > 0 else None
-    return keySlot(args[1]) if len(args) > 1 else None
-
-
-class _Retry(Exception):
-    """
-    The cluster did not run a command, and said where or when to send it:
-    C{MOVED} or C{ASK} (with the node's address), C{TRYAGAIN} and the like,
-    or C{DOWN} when the master has no usable connection.
-    """
-
-    def __init__(self, kind, address=None):
-        super().__init__(kind)
-        self.kind = kind
-        self.address = address
-
-
-def _redirection(message, host):
-    # "MOVED 3999 127.0.0.1:6381"; an empty host (a node that does not
-    # know its own address) means the host that replied.
-    words = message.split(" ")
-    if words[0] in ("MOVED", "ASK") and len(words) == 3:
-        address, _, port = words[2].rpartition(":")
-        return _Retry(words[0], (address or host, int(port)))
-    return _Retry(words[0]) if words[0] in _BUSY else None
-
-
-def _classify(failure, address):
-    if failure.check(txredisapi.ResponseError):
-        retry = _redirection(str(failure.value), address[0])
-        if retry is not None:
-            raise retry
-    return failure
-
-
-def _parseShards(reply, host):
-    """
-    C{CLUSTER SHARDS} as C{(ranges, masters, nodes)}: C{(start, end,
-    address)} for every slot range, the masters worth a connection, and
-    every node's address.
-    """
-    ranges, masters, nodes = [], set(), set()
-    for shard in reply:
-        shard = dict(zip(shard[::2], shard[1::2]))
-        for node in shard["nodes"]:
-            node = dict(zip(node[::2], node[1::2]))
-            endpoint = node.get("endpoint") or node.get("ip")
-            address = (host if endpoint in (None, "", "?") else endpoint, int(node["port"]))
-            nodes.add(address)
-            if node.get("role") == "master":
-                slots = [int(s) for s in shard["slots"]]
-                ranges.extend((start, end, address) for start, end in zip(slots[::2], slots[1::2]))
-                # A master without slots only while it is up: it may be
-                # about to import its first slot, or it is a dead one.
-                if slots or node.get("health") == "online":
-                    masters.add(address)
-    return ranges, masters, nodes
-
-
-def _name(channel):
-    # Channel names as txredisapi decodes them in replies, so both compare.
-    if isinstance(channel, bytes):
-        try:
-            return channel.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-    return channel
+from chatroom.store.slots import SLOTS, Retry, classify, commandSlot, keySlot, parseShards
 
 
 class _NodeFactory(txredisapi.RedisFactory):
@@ -191,10 +87,10 @@ class _ProbeFactory(protocol.Factory):
     noisy = False
 
     def buildProtocol(self, addr):
-        return txredisapi.RedisProtocol(convertNumbers=False)
+        return CommandProtocol(convertNumbers=False)
 
 
-def _connectionTo(owner, address, protocolClass):
+def connectionTo(owner, address, protocolClass):
     # Connections are made lazily: a redirection may name a node that the
     # map does not list yet.
     if address is None or not owner.running:
@@ -206,7 +102,7 @@ def _connectionTo(owner, address, protocolClass):
     return node.connection()
 
 
-def _hooks(log, hooks, *args):
+def callHooks(log, hooks, *args):
     for f in hooks:
         try:
             f(*args)
@@ -313,7 +209,7 @@ class ClusterLink(Service):
 
     def _connectionUp(self, node, conn):
         self.log.info("Connected to {name} node {address}", name=self.name, address="%s:%d" % node.address)
-        _hooks(self.log, self._onConnected, conn)
+        callHooks(self.log, self._onConnected, conn)
         self._checkConnected()
 
     def _checkConnected(self):
@@ -351,6 +247,12 @@ class ClusterLink(Service):
         """
         return self._slots[slot]
 
+    def masters(self):
+        """
+        The C{(host, port)} of every master serving slots, sorted.
+        """
+        return sorted(self._owners)
+
     def mastersOf(self, keys):
         """
         C{keys} grouped by the master serving them, C{{(host, port): [key,
@@ -366,8 +268,10 @@ class ClusterLink(Service):
         Note that the master at C{address} serves C{slot} now (a C{MOVED}
         said so), and re-read the map soon: other slots have likely moved.
         """
-        self._slots[slot] = address
+        changed, self._slots[slot] = self._slots[slot] != address, address
         self._schedule(0)
+        if changed:
+            callHooks(self.log, self._onSlotsChanged)
 
     def refresh(self):
         """
@@ -428,14 +332,14 @@ class ClusterLink(Service):
         node = self._nodes.get(address)
         conn = node.connection() if node is not None else None
         if conn is not None:
-            return _parseShards(await conn.execute_command("CLUSTER", "SHARDS"), address[0])
+            return parseShards(await conn.execute_command("CLUSTER", "SHARDS"), address[0])
         # A node we keep no connection to: ask on a connection of its own.
         probe = await _endpoint(self.reactor, address, self.refreshTimeout).connect(_ProbeFactory())
         self._probes.add(probe)
         try:
             if self.password is not None:
                 await probe.execute_command("AUTH", self.password)
-            return _parseShards(await probe.execute_command("CLUSTER", "SHARDS"), address[0])
+            return parseShards(await probe.execute_command("CLUSTER", "SHARDS"), address[0])
         finally:
             self._probes.discard(probe)
             probe.transport.loseConnection()
@@ -448,13 +352,13 @@ class ClusterLink(Service):
         self._owners = set(slots) - {None}
         masters |= self._owners
         for address in masters:
-            _connectionTo(self, address, txredisapi.RedisProtocol)
+            connectionTo(self, address, CommandProtocol)
         # Forget nodes that serve nothing now (an old master after a
         # failover), or they would be reconnected to forever.
         for address in [a for a in self._nodes if a not in masters]:
             self._nodes.pop(address).disconnect()
         if changed:
-            _hooks(self.log, self._onSlotsChanged)
+            callHooks(self.log, self._onSlotsChanged)
         self._checkConnected()
 
     # Commands
@@ -472,6 +376,16 @@ class ClusterLink(Service):
         """
         return self._dispatch(keySlot(key), args)
 
+    def executeOnNode(self, address, *args):
+        """
+        Run one command on the master at C{address} (C{INFO}, say), without
+        redirections or retries; a Deferred of its reply.
+        """
+        conn = connectionTo(self, address, CommandProtocol)
+        if conn is None:
+            return defer.fail(errors.Unavailable())
+        return conn.execute_command(*args).addErrback(_translate)
+
     def run(self, script, keys, args):
         """
         Run a script (it has C{sha} and C{source}) on the master of its first
@@ -487,14 +401,14 @@ class ClusterLink(Service):
         if not self.running:
             return defer.fail(errors.Unavailable())
         address = self._owner(slot)
-        conn = _connectionTo(self, address, txredisapi.RedisProtocol)
+        conn = connectionTo(self, address, CommandProtocol)
         if conn is None:
-            return defer.ensureDeferred(self._retry(slot, args, script, _Retry("DOWN"))).addErrback(_translate)
+            return defer.ensureDeferred(self._retry(slot, args, script, Retry("DOWN"))).addErrback(_translate)
         # The usual case stays free of coroutines: one write, one callback.
         return self._attempt(conn, address, args, script, False).addErrback(self._recover, slot, args, script)
 
     def _recover(self, failure, slot, args, script):
-        if failure.check(_Retry):
+        if failure.check(Retry):
             return defer.ensureDeferred(self._retry(slot, args, script, failure.value)).addErrback(_translate)
         return _translate(failure)
 
@@ -508,7 +422,7 @@ class ClusterLink(Service):
                 return self._send(conn, ("EVAL", script.source, *args[2:]), asking)
 
             d.addErrback(noScript)
-        return d.addErrback(_classify, address)
+        return d.addErrback(classify, address)
 
     def _send(self, conn, args, asking):
         if asking:
@@ -541,185 +455,12 @@ class ClusterLink(Service):
                     except errors.Unavailable:
                         pass  # the map as it was; the next try will tell
                 address, asking = self._owner(slot), False
-            conn = _connectionTo(self, address, txredisapi.RedisProtocol)
+            conn = connectionTo(self, address, CommandProtocol)
             if conn is None:
-                reason = _Retry("DOWN")
+                reason = Retry("DOWN")
                 continue
             try:
                 return await self._attempt(conn, address, args, script, asking)
-            except _Retry as e:
+            except Retry as e:
                 reason = e
         raise errors.Unavailable()
-
-
-class ShardedSubscriberProtocol(txredisapi.SubscriberProtocol):
-    """
-    A pub/sub connection that speaks sharded pub/sub (Redis 7): it hands
-    C{smessage} pushes to C{factory.owner.messageReceived(channel, message)}
-    and a C{sunsubscribe} it did not ask for (the channel's slot moved away)
-    to C{factory.owner.channelLost(self, channel)}.
-
-    @ivar leaving: how many C{SUNSUBSCRIBE} replies are due, by channel.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.leaving = Counter()
-
-    def replyReceived(self, reply):
-        if isinstance(reply, list) and len(reply) == 3:
-            kind, channel, body = reply
-            if kind == "smessage":
-                return self.factory.owner.messageReceived(channel, body)
-            if kind == "sunsubscribe":
-                if not self.leaving[channel]:
-                    return self.factory.owner.channelLost(self, channel)
-                self.leaving[channel] -= 1
-        super().replyReceived(reply)
-
-
-class ClusterSubscriber(Service):
-    """
-    Sharded pub/sub on a Redis Cluster: each channel is subscribed to
-    (C{SSUBSCRIBE}) on the master of its slot, as the L{ClusterLink}'s map
-    says, and again wherever it goes after a lost connection, a failover or
-    a slot move.  Messages go to C{callback(channel, message)}; publish them
-    with C{link.execute("SPUBLISH", channel, message)}.
-
-    @ivar channels: for every channel subscribed to now, the C{(host,
-        port)} of the master that confirmed it.
-    """
-
-    log = Logger()
-
-    def __init__(self, link, callback):
-        self.link = link
-        self.reactor = link.reactor
-        self.password = link.password
-        self.callback = callback
-        self.channels = {}
-        self._wanted = set()
-        self._nodes = {}
-        self._waiting = []
-        self._syncing = False
-        link.onSlotsChanged(self._resync)
-
-    def startService(self):
-        super().startService()
-        self._resync()
-
-    def stopService(self):
-        super().stopService()
-        self.channels.clear()
-        nodes, self._nodes = self._nodes, {}
-        return defer.gatherResults([node.disconnect() for node in nodes.values()], consumeErrors=True)
-
-    def subscribe(self, *channels):
-        """
-        Subscribe to C{channels}; a Deferred that fires once they have been
-        asked for (a channel whose master is unreachable is subscribed to
-        when it is back: see L{channels}).
-        """
-        self._wanted.update(map(_name, channels))
-        return self._resync()
-
-    def unsubscribe(self, *channels):
-        """
-        Unsubscribe from C{channels}; a Deferred as L{subscribe}'s.
-        """
-        for channel in map(_name, channels):
-            self._wanted.discard(channel)
-            self._leave(channel)
-        return self._resync()
-
-    def messageReceived(self, channel, message):
-        """
-        Hand a message to the callback.
-        """
-        try:
-            self.callback(channel, message)
-        except Exception:
-            self.log.failure("Handling a message on {channel} failed", channel=channel)
-
-    def channelLost(self, conn, channel):
-        """
-        Redis dropped C{channel} from C{conn}: its slot has moved.
-        Subscribe again where the map, re-read, says it is now.
-        """
-        if self.channels.get(channel) == conn.factory.address:
-            del self.channels[channel]
-        self.link.refresh().addBoth(lambda _: self._resync())
-
-    def _leave(self, channel):
-        node = self._nodes.get(self.channels.pop(channel, None))
-        conn = node.connection() if node is not None else None
-        if conn is not None:
-            conn.leaving[channel] += 1
-            conn.execute_command("SUNSUBSCRIBE", channel).addErrback(lambda _: None)
-
-    def _connectionUp(self, node, conn):
-        self._resync()
-
-    def _connectionDown(self, node, conn):
-        for channel, address in list(self.channels.items()):
-            if address == node.address:
-                del self.channels[channel]
-
-    def _resync(self):
-        # One pass at a time; calls during a pass share the next one.
-        d = defer.Deferred()
-        self._waiting.append(d)
-        if not self._syncing:
-            self._pass()
-        return d
-
-    def _pass(self):
-        self._syncing = True
-        waiting, self._waiting = self._waiting, []
-
-        def done(_):
-            self._syncing = False
-            for d in waiting:
-                d.callback(None)
-            if self._waiting:
-                self._pass()
-
-        d = defer.ensureDeferred(self._sync())
-        d.addErrback(lambda f: self.log.failure("Subscribing failed", f)).addBoth(done)
-
-    async def _sync(self):
-        if not self.running:
-            return
-        places = {channel: self.link.nodeForSlot(keySlot(channel)) for channel in self._wanted}
-        joins = [defer.ensureDeferred(self._join(channel, address))
-                 for channel, address in places.items() if address is not None and self.channels.get(channel) != address]
-        await defer.gatherResults(joins, consumeErrors=True)
-        # Close the connections no channel needs (an old master, say).
-        needed = set(places.values()) | set(self.channels.values())
-        for address in [a for a in self._nodes if a not in needed]:
-            self._nodes.pop(address).disconnect()
-
-    async def _join(self, channel, address):
-        if channel in self.channels:
-            self._leave(channel)  # still subscribed where the channel was
-        conn = _connectionTo(self, address, ShardedSubscriberProtocol)
-        if conn is None:
-            return  # _connectionUp comes back here
-        try:
-            await conn.execute_command("SSUBSCRIBE", channel)
-        except txredisapi.ResponseError as e:
-            retry = _redirection(str(e), address[0])
-            if retry is None:
-                self.log.warn("SSUBSCRIBE {channel} failed: {error}", channel=channel, error=e)
-                return
-            # Our map is behind the cluster's (MOVED), or the cluster is
-            # changing: read it again, then come back here.
-            if retry.kind == "MOVED":
-                self.link.moved(keySlot(channel), retry.address)
-            self.link.refresh().addBoth(lambda _: self._resync())
-            return
-        except Exception:
-            return  # the connection is lost: _connectionUp comes back here
-        self.channels[channel] = address
-        if channel not in self._wanted:
-            self._leave(channel)  # unsubscribed meanwhile

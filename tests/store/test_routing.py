@@ -16,7 +16,8 @@ import txredisapi
 from twisted.internet import defer, reactor, task, threads
 
 from chatroom import errors
-from chatroom.store.routing import ClusterLink, ClusterSubscriber, keySlot
+from chatroom.store.routing import ClusterLink, keySlot
+from chatroom.store.sharded import ClusterSubscriber
 from tests.support.rediscluster import RedisCluster, command, findRedis7
 
 _FOUND = findRedis7()

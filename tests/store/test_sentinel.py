@@ -198,13 +198,13 @@ async def test_node_follows_the_master_through_a_failover():
 
 
 @pytest_twisted.ensureDeferred
-async def test_send_fails_unavailable_when_redis_goes_between_request_and_batch(redis_process, monkeypatch):
+async def test_send_fails_unavailable_when_redis_is_gone(redis_process, monkeypatch):
     """
-    Sends are stored in a batch one reactor turn later; if Redis went away
-    meanwhile (as in a failover) the send fails with C{unavailable} instead
-    of never being answered.
+    A send whose Redis went away (as in a failover, before the link
+    noticed) fails with C{unavailable} at once instead of never being
+    answered, for a first message (two steps) as for a later one.
     """
-    from twisted.internet import defer, reactor
+    from twisted.internet import reactor
 
     from chatroom import errors
     from chatroom.store.connection import RedisLink
@@ -215,14 +215,16 @@ async def test_send_fails_unavailable_when_redis_goes_between_request_and_batch(
     try:
         await link.whenConnected()
         store = MessageStore(link)
-        sending = defer.ensureDeferred(store.sendDirect("发送者", "接收者", "丢失 📡"))
 
         def gone():
             raise errors.Unavailable()
 
         monkeypatch.setattr(link, "_connection", gone)
-        with pytest.raises(errors.Unavailable):
-            await sending.addTimeout(2, reactor)
+        for known in (False, True):
+            if known:
+                store._introduced[("发送者", "接收者")] = True
+            with pytest.raises(errors.Unavailable):
+                await store.sendDirect("发送者", "接收者", "丢失 📡").addTimeout(2, reactor)
     finally:
         monkeypatch.undo()
         await link.stopService()

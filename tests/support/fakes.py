@@ -6,6 +6,7 @@ clock, and protocols connected to a C{StringTransport}.
 import json
 import struct
 
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.testing import MemoryReactorClock, StringTransport
 
 from chatroom.server import ChatFactory, debugFactory
@@ -55,22 +56,32 @@ class HalfCloseableTransport(StringTransport):
         self.writeClosed = True
 
 
-def connectFrames(service):
+def peerAddress(host, port=40000):
     """
-    A main-port protocol of C{service} on a C{StringTransport}.
+    The C{IPv4Address} or (when C{host} holds C{:}) C{IPv6Address} of a
+    TCP peer at C{host}.
+    """
+    return (IPv6Address if ":" in host else IPv4Address)("TCP", host, port)
+
+
+def connectFrames(service, peer=None):
+    """
+    A main-port protocol of C{service} on a C{StringTransport}, whose
+    remote address is C{peer} (an IP address as text) if given.
     """
     protocol = ChatFactory(service.sessions, service.maxFrame).buildProtocol(None)
-    transport = HalfCloseableTransport()
+    transport = HalfCloseableTransport() if peer is None else HalfCloseableTransport(peerAddress=peerAddress(peer))
     protocol.makeConnection(transport)
     return protocol, transport
 
 
-def connectLines(service):
+def connectLines(service, peer=None):
     """
-    A debug-port protocol of C{service} on a C{StringTransport}.
+    A debug-port protocol of C{service} on a C{StringTransport}, whose
+    remote address is C{peer} if given.
     """
     protocol = debugFactory(service.sessions, service.maxFrame).buildProtocol(None)
-    transport = HalfCloseableTransport()
+    transport = HalfCloseableTransport() if peer is None else HalfCloseableTransport(peerAddress=peerAddress(peer))
     protocol.makeConnection(transport)
     return protocol, transport
 

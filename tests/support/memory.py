@@ -10,7 +10,7 @@ import json
 import struct
 
 from twisted.internet import defer
-from twisted.internet.address import IPv4Address
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IHalfCloseableProtocol
 from twisted.internet.testing import MemoryReactorClock, StringTransport
@@ -22,7 +22,7 @@ from chatroom.server import ChatFactory, debugFactory
 from chatroom.service import ChatService
 from chatroom.store.memory import MemoryData, MemoryStore
 from chatroom.store.messages import DEFAULT_RETENTION
-from tests.support.wire import WireError
+from tests.support.wire import ClientCalls, ServerCalls, WireError
 
 #: Where the fake clock starts: msg_ids carry it, like a real server's.
 EPOCH = 1_800_000_000.0
@@ -73,10 +73,12 @@ class _ServerTransport(StringTransport):
     bufferSize = 2 ** 16
 
     def __init__(self, clock, port, host="127.0.0.1"):
-        super().__init__(
-            hostAddress=IPv4Address("TCP", "127.0.0.1", 8889),
-            peerAddress=IPv4Address("TCP", host, port),
-        )
+        # An IPv6 peer (host holds ':') comes to the server's IPv6 side.
+        if ":" in host:
+            hostAddress, peerAddress = IPv6Address("TCP", "::1", 8889), IPv6Address("TCP", host, port)
+        else:
+            hostAddress, peerAddress = IPv4Address("TCP", "127.0.0.1", 8889), IPv4Address("TCP", host, port)
+        super().__init__(hostAddress=hostAddress, peerAddress=peerAddress)
         self.clock = clock
         self.offset = 0
         self._tempDataLen = 0
@@ -155,7 +157,7 @@ class _ClientEnd:
         self._client.close(ConnectionLost())
 
 
-class MemoryClient:
+class MemoryClient(ClientCalls):
     """
     One connection of a test user to a L{MemoryChat}: the same calls as
     L{tests.support.wire.TestClient}.
@@ -303,14 +305,6 @@ class MemoryClient:
         self.chat.runUntil(arrived, "an event %r" % (match,), timeout=timeout, fail=defer.TimeoutError)
         return found[0]
 
-    def messages(self):
-        """
-        The C{message} events received so far (and forget them).
-        """
-        found = [e for e in self.events if e.get("type") == "message"]
-        self.events = [e for e in self.events if e.get("type") != "message"]
-        return found
-
     def wait(self, seconds):
         """
         Let C{seconds} pass.
@@ -362,7 +356,7 @@ class _ClockedHasher:
         return self._settled(self._hasher.verify(encoded, password))
 
 
-class MemoryChat:
+class MemoryChat(ServerCalls):
     """
     A chat node on a L{MemoryStore} and a L{FakeClock}: the same calls as
     L{tests.support.servers.ChatServer}, plus L{wait} and L{until}, which
@@ -441,21 +435,12 @@ class MemoryChat:
     async def client(self, lines=False, host="127.0.0.1"):
         """
         A new connection (closed at teardown), from the remote address
-        C{host} (as a TCP client bound to another 127.x.y.z would be).
+        C{host} (as a TCP client bound to another 127.x.y.z would be; an
+        IPv6 address comes as an C{IPv6Address}).
         """
         client = MemoryClient(self, next(self._ports), lines, host)
         self.clients.append(client)
         self.pump()
-        return client
-
-    async def user(self, name, password="secret", register=True):
-        """
-        A connection logged in as C{name} (registered first).
-        """
-        client = await self.client()
-        if register:
-            await client.request("register", user=name, password=password)
-        await client.request("login", user=name, password=password)
         return client
 
     async def stop(self):

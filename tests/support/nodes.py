@@ -14,6 +14,7 @@ import tempfile
 import time
 
 
+from chatroom.store import keys
 from tests.support.servers import RedisProcess
 from tests.support.twistd import TWISTD, freePort
 from tests.support.wire import connect, until
@@ -183,7 +184,7 @@ class Cluster:
         """
         The users online according to Redis.
         """
-        return self.redisCall("ZRANGE", "cr:online", 0, -1)
+        return self.redisCall("ZRANGE", keys.ONLINE, 0, -1)
 
     async def client(self, node):
         client = await connect(self.nodes[node].port)

@@ -172,6 +172,13 @@ class RedisCluster:
                 self.ports.append(port)
         self.processes = {}
 
+    def storeArguments(self):
+        """
+        The live nodes, as L{chatroom.store.redis.RedisStore} takes a
+        cluster.
+        """
+        return {"cluster": [("127.0.0.1", port) for port in self.ports if port in self.processes]}
+
     def startNode(self, port):
         """
         Start (or restart) the node on C{port}; wait until it answers.

@@ -21,14 +21,17 @@ from chatroom.server import ChatFactory, debugFactory
 from chatroom.service import ChatService
 from chatroom.store.messages import DEFAULT_RETENTION
 from chatroom.store.redis import RedisStore
+from chatroom.store.routing import keySlot
 from tests.support.lines import connectLines
-from tests.support.wire import connect, until, wait
+from tests.support.wire import ServerCalls, connect, until, wait
 
 
 class RedisProcess:
     """
     A redis-server child process with the embedded server's configuration,
-    on a unix socket in a fresh directory.
+    on a unix socket in a fresh directory: the binary the server would
+    embed (L{findRedisServer}: a Redis 7 on C{PATH} where there is one, so
+    CI tests Redis 7).
     """
 
     def __init__(self, appendfsync="everysec"):
@@ -71,6 +74,12 @@ class RedisProcess:
         finally:
             s.close()
 
+    def storeArguments(self):
+        """
+        Where this Redis is, as L{RedisStore} takes it.
+        """
+        return {"path": self.socket}
+
     def ping(self):
         try:
             return self.command("PING").startswith(b"+PONG")
@@ -100,14 +109,16 @@ class RedisProcess:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class ChatServer:
+class ChatServer(ServerCalls):
     """
     A chatroom server running in the test's reactor, on loopback.
     """
 
-    def __init__(self, services, service, listening, hasher=None):
+    def __init__(self, services, service, listening, hasher=None, redis=None):
         self.services = services
         self.hasher = hasher
+        #: The L{RedisProcess} it stores in.
+        self.redis = redis
         self.service = service
         self.listening = listening
         self.port = listening[0].getHost().port
@@ -135,16 +146,6 @@ class ChatServer:
         """
         await until(predicate, timeout=timeout)
 
-    async def user(self, name, password="secret", register=True):
-        """
-        A connection logged in as C{name} (registered first).
-        """
-        client = await self.client()
-        if register:
-            await client.request("register", user=name, password=password)
-        await client.request("login", user=name, password=password)
-        return client
-
     async def stop(self):
         """
         Close every client, stop listening and stop the services.
@@ -159,11 +160,12 @@ class ChatServer:
 async def startChatServer(redis, node="test-node", retention=DEFAULT_RETENTION, maxFrame=DEFAULT_MAX_FRAME,
                           **options):
     """
-    Start a chatroom server on C{redis} (a L{RedisProcess}); wait until it
-    is ready.
+    Start a chatroom server on C{redis} (a L{RedisProcess}, or a
+    L{tests.support.rediscluster.RedisCluster}); wait until it is ready.
     """
     top = MultiService()
-    store = RedisStore(reactor, node, retention=retention, path=redis.socket)
+    store = RedisStore(reactor, node, retention=retention, **redis.storeArguments())
+    _checkSlots(store.link)
     hasher = PasswordHasher(reactor, reactor.getThreadPool(), timeCost=1, memoryKiB=8)
     service = ChatService(reactor, store, hasher, node, **options)
     service.setServiceParent(top)
@@ -173,4 +175,19 @@ async def startChatServer(redis, node="test-node", retention=DEFAULT_RETENTION, 
         reactor.listenTCP(0, debugFactory(service.sessions, maxFrame), interface="127.0.0.1"),
     ]
     await service.ready
-    return ChatServer(top, service, listening, hasher)
+    return ChatServer(top, service, listening, hasher, redis)
+
+
+def _checkSlots(link):
+    """
+    Make every script C{link} runs check that its keys share one hash slot,
+    as a Redis Cluster would: every Redis test then checks the rule.
+    """
+    run = link.run
+
+    def checked(script, keys, args):
+        slots = {keySlot(key) for key in keys}
+        assert len(slots) <= 1, "script %s reaches across hash slots: %r" % (script.name, keys)
+        return run(script, keys, args)
+
+    link.run = checked

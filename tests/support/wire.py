@@ -21,7 +21,39 @@ class WireError(Exception):
         self.code = reply.get("code")
 
 
-class TestClient(Int32StringReceiver):
+class ClientCalls:
+    """
+    What the test clients of both kinds (over TCP, in memory) share; they
+    keep the events they received in C{events}.
+    """
+
+    def messages(self):
+        """
+        The C{message} events received so far (and forget them).
+        """
+        found = [e for e in self.events if e.get("type") == "message"]
+        self.events = [e for e in self.events if e.get("type") != "message"]
+        return found
+
+
+class ServerCalls:
+    """
+    What the test servers of both kinds (over TCP, in memory) share; they
+    make connections with C{client()}.
+    """
+
+    async def user(self, name, password="secret", register=True):
+        """
+        A connection logged in as C{name} (registered first).
+        """
+        client = await self.client()
+        if register:
+            await client.request("register", user=name, password=password)
+        await client.request("login", user=name, password=password)
+        return client
+
+
+class TestClient(Int32StringReceiver, ClientCalls):
     """
     One connection of a test user.
     """
@@ -109,14 +141,6 @@ class TestClient(Int32StringReceiver):
 
         d.addCallback(takeFromList)
         return d.addTimeout(timeout, reactor)
-
-    def messages(self):
-        """
-        The C{message} events received so far (and forget them).
-        """
-        found = [e for e in self.events if e.get("type") == "message"]
-        self.events = [e for e in self.events if e.get("type") != "message"]
-        return found
 
     def wait(self, seconds):
         """

@@ -1,4 +1,5 @@
--- Shared by every script (prepended when the scripts are loaded).
+-- Shared by every script (prepended when the scripts are loaded).  Every
+-- script touches the keys of one hash slot only, all named in KEYS.
 
 -- Whether stream id a comes before stream id b ("ms-seq", compared as
 -- numbers: as strings "9-0" would come after "10-0").
@@ -10,17 +11,18 @@ local function before(a, b)
   return tonumber(aseq) < tonumber(bseq)
 end
 
--- The error of a request about a conversation ('u' with a peer, 'g' with a
--- group) that does not exist or that the user is not in, or nil.
--- nameKey: the peer's user hash or the groups set; membersKey: the group's
--- member hash (ignored for 'u').
-local function conversationError(kind, nameKey, membersKey, name, user)
-  if kind == 'u' then
-    if redis.call('EXISTS', nameKey) == 0 then return redis.error_reply('no_such_user') end
-  else
-    if redis.call('SISMEMBER', nameKey, name) == 0 then return redis.error_reply('no_such_group') end
-    if redis.call('HEXISTS', membersKey, user) == 0 then return redis.error_reply('not_member') end
-  end
+-- The id of a stream's newest entry, or nil.
+local function lastId(stream)
+  local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)
+  if last[1] then return last[1][1] end
+  return nil
+end
+
+-- The error of a request about a group that does not exist or that the
+-- user is not in, or nil.
+local function groupError(groupKey, membersKey, user)
+  if redis.call('EXISTS', groupKey) == 0 then return redis.error_reply('no_such_group') end
+  if redis.call('HEXISTS', membersKey, user) == 0 then return redis.error_reply('not_member') end
   return nil
 end
 

@@ -1,11 +1,13 @@
--- A connection of a user on a node went away.
--- KEYS: user's locations hash, node's users set, online zset
--- ARGV: user, node
--- Returns 1 when it was the user's last connection anywhere.
-local n = redis.call('HINCRBY', KEYS[1], ARGV[2], -1)
-if n > 0 then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[2])
-redis.call('SREM', KEYS[2], ARGV[1])
-if redis.call('HLEN', KEYS[1]) > 0 then return 0 end
-redis.call('ZREM', KEYS[3], ARGV[1])
-return 1
+-- A connection of a user on a node went away (or all of them, with a
+-- count of 0: the node is gone).
+-- KEYS: user's locations
+-- ARGV: node, connections gone (0: all of them)
+-- Returns {last connection anywhere (0/1), connections left on the node}
+local n = 0
+if ARGV[2] ~= '0' then
+  n = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))
+end
+if n > 0 then return {0, n} end
+redis.call('HDEL', KEYS[1], ARGV[1])
+if redis.call('HLEN', KEYS[1]) > 0 then return {0, 0} end
+return {1, 0}

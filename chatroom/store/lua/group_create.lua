@@ -1,10 +1,12 @@
 -- Create a group with its creator as first member.
--- KEYS: groups set, group members, creator's groups, creator's read positions
--- ARGV: group, creator
-if redis.call('SADD', KEYS[1], ARGV[1]) == 0 then
-  return redis.error_reply('group_exists')
+-- KEYS: group hash, group members
+-- ARGV: creator, creation time (ms)
+-- Returns 'created', or 'member'/'other' when the group exists (whether the
+-- creator is a member of it decides whether its groups index keeps it).
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'member' end
+  return 'other'
 end
-redis.call('HSET', KEYS[2], ARGV[2], '0-0')
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[4], 'g:' .. ARGV[1], '0-0')
-return 1
+redis.call('HSET', KEYS[1], 'created', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[1], '0-0')
+return 'created'

@@ -1,12 +1,8 @@
 -- Leave a group.
--- KEYS: groups set, group members, user's groups, user's read positions
--- ARGV: group, user
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then
-  return redis.error_reply('no_such_group')
-end
-if redis.call('HDEL', KEYS[2], ARGV[2]) == 0 then
-  return redis.error_reply('not_member')
-end
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('HDEL', KEYS[4], 'g:' .. ARGV[1])
+-- KEYS: group hash, group members, group read positions
+-- ARGV: user
+local refused = groupError(KEYS[1], KEYS[2], ARGV[1])
+if refused then return refused end
+redis.call('HDEL', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
 return 1

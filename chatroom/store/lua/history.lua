@@ -1,7 +1,8 @@
 -- A page of a conversation's history, newest first.
--- KEYS: peer's user hash or groups set, group members (or dummy),
---       conversation stream
--- ARGV: 'u' or 'g', peer or group, user, end ('+' or '(' .. before), count
-local refused = conversationError(ARGV[1], KEYS[1], KEYS[2], ARGV[2], ARGV[3])
-if refused then return refused end
-return redis.call('XREVRANGE', KEYS[3], ARGV[4], '-', 'COUNT', ARGV[5])
+-- KEYS: conversation stream, and for a group: group hash, group members
+-- ARGV: user, end ('+' or '(' .. before), count
+if KEYS[2] then
+  local refused = groupError(KEYS[2], KEYS[3], ARGV[1])
+  if refused then return refused end
+end
+return redis.call('XREVRANGE', KEYS[1], ARGV[2], '-', 'COUNT', ARGV[3])

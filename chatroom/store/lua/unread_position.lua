@@ -1,0 +1,30 @@
+-- Where a user's missed messages in one conversation start, if others
+-- wrote any after the user's read position.
+-- KEYS: conversation stream, read positions, and for a group: group hash,
+--       group members
+-- ARGV: user
+-- Returns the read position if messages from others follow it, '' if not,
+-- and '-' when the user is not a member of the group (a stale index entry).
+local pos = redis.call('HGET', KEYS[2], ARGV[1])
+if KEYS[3] then
+  local joined = redis.call('HGET', KEYS[4], ARGV[1])
+  if redis.call('EXISTS', KEYS[3]) == 0 or not joined then return '-' end
+  if not pos then pos = joined end
+end
+pos = pos or '0-0'
+-- The newest messages first: the user's own at the end of a conversation
+-- are not missed.  Looked at in pages, at most a few before giving up and
+-- letting the push sort them out.
+local upper = '+'
+for _ = 1, 10 do
+  local page = redis.call('XREVRANGE', KEYS[1], upper, '(' .. pos, 'COUNT', 50)
+  if not page[1] then return '' end
+  for _, entry in ipairs(page) do
+    local fields = entry[2]
+    for i = 1, #fields, 2 do
+      if fields[i] == 'f' and fields[i + 1] ~= ARGV[1] then return pos end
+    end
+  end
+  upper = '(' .. page[#page][1]
+end
+return pos

@@ -1,0 +1,194 @@
+"""
+A node that dies between the steps of a request that writes to several hash
+slots (a fault point armed in its store) loses nothing and shows nothing
+twice: a new node on the same Redis, as after a restart, finds every
+invariant of docs/storage.rst ("Requests that change two slots") holding.
+"""
+
+import pytest
+import pytest_twisted
+from twisted.application.service import MultiService
+
+from chatroom.store.faults import FaultPoints
+from tests.support.chatting import caughtUp, offline, settle
+from tests.support.wire import WireError
+
+
+async def crash(server):
+    """
+    Kill C{server} as a crash would: its ports and Redis links go away and
+    nothing is said or counted out.
+    """
+    service = server.service
+    for port in server.listening:
+        await port.stopListening()
+    service.sessions.stop()
+    if service.monitor.running:
+        service.monitor.stopService()
+    await service.store.stopService()
+    for client in server.clients:
+        client.transport.abortConnection()
+    server.services, server.listening, server.clients = MultiService(), [], []
+
+
+async def failsAt(server, part, point, client, type, **fields):
+    """
+    Send a request that dies at fault point C{point} of the store's
+    C{part}; the client gets C{internal}; then the node crashes.
+    """
+    setattr(getattr(server.service.store, part), "faults", FaultPoints(point))
+    with pytest.raises(WireError) as e:
+        await client.request(type, **fields)
+    assert e.value.code == "internal"
+    await crash(server)
+
+
+@pytest_twisted.ensureDeferred
+async def test_register_dies_before_the_lobby_membership(make_chat):
+    first = await make_chat()
+    client = await first.client()
+    await failsAt(first, "accounts", "register.created", client, "register", user="新人", password="pw")
+    second = await make_chat()
+    # The account exists; its first login finishes the lobby membership.
+    with pytest.raises(WireError) as e:
+        await (await second.client()).request("register", user="新人", password="pw")
+    assert e.value.code == "user_exists"
+    newcomer = await second.user("新人", password="pw", register=False)
+    assert (await newcomer.request("group.list"))["groups"] == ["lobby"]
+    other = await second.user("老王")
+    await other.request("group.send", group="lobby", text="欢迎 👋")
+    assert (await newcomer.event(type="message"))["text"] == "欢迎 👋"
+    members = (await other.request("group.members", group="lobby"))["members"]
+    assert [m["user"] for m in members].count("新人") == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_register_dies_before_the_account_is_settled(make_chat):
+    first = await make_chat()
+    await failsAt(first, "accounts", "register.joined", await first.client(), "register", user="bob", password="pw")
+    second = await make_chat()
+    bob = await second.user("bob", password="pw", register=False)
+    assert (await bob.request("group.list"))["groups"] == ["lobby"]
+    assert second.redis.command("HEXISTS", "{u:bob}", "new") == b":0\r\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_first_message_dies_before_it_is_stored(make_chat):
+    first = await make_chat()
+    alice = await first.user("alice")
+    await first.user("bob")
+    await failsAt(first, "messages", "send.introduced", alice, "send", to="bob", text="丢了吗")
+    second = await make_chat()
+    bob = await second.user("bob", register=False)
+    await caughtUp(second, bob)
+    assert offline(bob) == []
+    assert (await bob.request("history", **{"with": "alice"}))["messages"] == []
+    # The next message is stored and pushed once.
+    alice = await second.user("alice", register=False)
+    ok = await alice.request("send", to="bob", text="再来一次 🙂")
+    later = await second.user("bob", register=False)
+    await caughtUp(second, later)
+    assert [e["msg_id"] for e in offline(later)] == [ok["msg_id"]]
+
+
+@pytest_twisted.ensureDeferred
+async def test_send_dies_after_it_is_stored_and_the_retry_with_its_cid_is_the_same_message(make_chat):
+    first = await make_chat()
+    alice = await first.user("alice")
+    await first.user("bob")
+    await alice.request("send", to="bob", text="first")
+    await failsAt(first, "messages", "send.stored", alice, "send", to="bob", text="重发 📨", cid="c-1")
+    second = await make_chat()
+    alice = await second.user("alice", register=False)
+    retried = await alice.request("send", to="bob", text="重发 📨", cid="c-1")
+    bob = await second.user("bob", register=False)
+    await caughtUp(second, bob)
+    texts = [e["text"] for e in offline(bob)]
+    assert texts == ["first", "重发 📨"]
+    assert offline(bob)[-1]["msg_id"] == retried["msg_id"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_join_dies_before_the_membership(make_chat):
+    first = await make_chat()
+    owner = await first.user("owner")
+    await owner.request("group.create", group="项目组")
+    joiner = await first.user("joiner")
+    await failsAt(first, "groups", "join.indexed", joiner, "group.join", group="项目组")
+    second = await make_chat()
+    joiner = await second.user("joiner", register=False)
+    assert (await joiner.request("group.list"))["groups"] == ["lobby"]
+    owner = await second.user("owner", register=False)
+    assert [m["user"] for m in (await owner.request("group.members", group="项目组"))["members"]] == ["owner"]
+    await joiner.request("group.join", group="项目组")
+    assert (await joiner.request("group.list"))["groups"] == ["lobby", "项目组"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_leave_dies_before_the_index_is_cleaned(make_chat):
+    first = await make_chat()
+    owner = await first.user("owner")
+    await owner.request("group.create", group="g")
+    member = await first.user("member")
+    await member.request("group.join", group="g")
+    await failsAt(first, "groups", "leave.left", member, "group.leave", group="g")
+    second = await make_chat()
+    owner = await second.user("owner", register=False)
+    await owner.request("group.send", group="g", text="after the leave")
+    member = await second.user("member", register=False)
+    await caughtUp(second, member)
+    assert offline(member) == []
+    assert (await member.request("group.list"))["groups"] == ["lobby"]
+    with pytest.raises(WireError) as e:
+        await member.request("history", group="g")
+    assert e.value.code == "not_member"
+
+
+@pytest_twisted.ensureDeferred
+async def test_create_dies_before_the_group_exists(make_chat):
+    first = await make_chat()
+    creator = await first.user("creator")
+    await failsAt(first, "groups", "create.indexed", creator, "group.create", group="新组")
+    second = await make_chat()
+    creator = await second.user("creator", register=False)
+    assert (await creator.request("group.list"))["groups"] == ["lobby"]
+    with pytest.raises(WireError) as e:
+        await creator.request("group.join", group="新组")
+    assert e.value.code == "no_such_group"
+    await creator.request("group.create", group="新组")
+    assert (await creator.request("group.list"))["groups"] == ["lobby", "新组"]
+
+
+@pytest.mark.parametrize("point", ["connect.indexed", "connect.located"])
+@pytest_twisted.ensureDeferred
+async def test_login_dies_half_counted(make_chat, point):
+    first = await make_chat()
+    watcher = await first.user("watcher")
+    await first.user("carol")
+    carol = await first.client()
+    await failsAt(first, "presence", point, carol, "login", user="carol", password="secret")
+    second = await make_chat()
+    watcher = await second.user("watcher", register=False)
+    # The restarted node cleared what its earlier run left.
+    page = await watcher.request("users")
+    assert [u["user"] for u in page["users"]] == ["watcher"] and page["total"] == 1
+    carol = await second.user("carol", register=False)
+    assert (await watcher.request("users"))["total"] == 2
+    await carol.close()
+    await second.until(lambda: second.redis.command("ZCARD", "{online}") == b":1\r\n")
+
+
+@pytest_twisted.ensureDeferred
+async def test_logout_dies_half_counted(make_chat):
+    first = await make_chat()
+    dave = await first.user("dave")
+    first.service.store.presence.faults = FaultPoints("disconnect.unlocated")
+    await dave.close()
+    await first.until(lambda: first.service.store.presence.faults.reached)
+    await crash(first)
+    second = await make_chat()
+    watcher = await second.user("watcher")
+    page = await watcher.request("users")
+    assert [u["user"] for u in page["users"]] == ["watcher"]
+    assert second.redis.command("SMEMBERS", "{n:test-node}:users") == b"*1\r\n$7\r\nwatcher\r\n"
+    await settle(watcher)
