@@ -1,7 +1,7 @@
--- Store a direct message: the commit point of a send (the two users'
--- indexes of conversations name each other before the first message).
--- KEYS: conversation stream, sender's cid record (or the stream again)
--- ARGV: sender, text, retention, has cid (0/1)
+-- Store a direct message sent with a cid: the commit point of a send (a
+-- send without a cid is a bare XADD).
+-- KEYS: conversation stream, sender's cid record
+-- ARGV: sender, text, retention, has cid (1)
 -- Returns 'msg_id|replayed (0/1)'.
 if ARGV[4] == '1' then
   local prev = redis.call('GET', KEYS[2])
