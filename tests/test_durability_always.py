@@ -13,7 +13,7 @@ import pytest_twisted
 from twisted.internet import defer
 
 from tests.support.chatting import ids, offline, settle
-from tests.support.twistd import TWISTD, Twistd, redisServersOf
+from tests.support.twistd import TWISTD, Twistd, killRedisOf, redisServersOf
 from tests.support.wire import WireError, until
 
 
@@ -125,11 +125,7 @@ async def test_every_acknowledged_message_survives_killing_server_and_redis(tmp_
         for client in clients:
             await client.close()
         server.stop()
-        for pid in redisServersOf(dataDir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        killRedisOf(dataDir)
 
 
 async def _redisChild(server, dataDir):

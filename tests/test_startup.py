@@ -7,13 +7,12 @@ after a crash (SIGKILL) and restart.
 """
 
 import os
-import signal
 import time
 
 import pytest_twisted
 from twisted.internet.error import ConnectError
 
-from tests.support.twistd import Twistd, redisServersOf
+from tests.support.twistd import Twistd, killRedisOf, redisServersOf
 from tests.support.wire import connect, wait
 
 #: Keys in the data directory: about a second of loading for Redis.
@@ -108,8 +107,4 @@ async def test_first_requests_succeed_after_start_and_crash(tmp_path):
         for client in clients:
             await client.close()
         server.stop()
-        for pid in redisServersOf(dataDir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        killRedisOf(dataDir)

@@ -22,7 +22,7 @@ from chatroom.server import ChatFactory, debugFactory
 from chatroom.service import ChatService
 from chatroom.store.memory import MemoryData, MemoryStore
 from chatroom.store.messages import DEFAULT_RETENTION
-from tests.support.wire import ClientCalls, ServerCalls, WireError
+from tests.support.wire import ClientCalls, ServerCalls
 
 #: Where the fake clock starts: msg_ids carry it, like a real server's.
 EPOCH = 1_800_000_000.0
@@ -202,28 +202,16 @@ class MemoryClient(ClientCalls):
             *whole, self._buffer = self._buffer.split(b"\r\n")
             for line in whole:
                 if line:
-                    self._received(json.loads(line.decode("utf-8")))
+                    self.route(json.loads(line.decode("utf-8")))
         else:
             while len(self._buffer) >= 4:
                 (length,) = struct.unpack(">I", self._buffer[:4])
                 if len(self._buffer) < 4 + length:
                     break
                 payload, self._buffer = self._buffer[4:4 + length], self._buffer[4 + length:]
-                self._received(json.loads(payload.decode("utf-8")))
+                self.route(json.loads(payload.decode("utf-8")))
         self.server.drained()
         return True
-
-    def _received(self, obj):
-        if obj.get("type") in ("ok", "error"):
-            self.replies.append(obj)
-            d = self.waiting.pop(obj.get("id"), None)
-            if d is not None:
-                if obj["type"] == "ok":
-                    d.callback(obj)
-                else:
-                    d.errback(WireError(obj))
-            return
-        self.events.append(obj)
 
     def serverClosed(self):
         """

@@ -132,3 +132,13 @@ class Twistd:
             stopProcess(self.process)
 
 
+def killRedisOf(dataDir):
+    """
+    SIGKILL the redis-server processes serving C{dataDir} (what a test's
+    killed server left).
+    """
+    for pid in redisServersOf(dataDir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

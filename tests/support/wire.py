@@ -24,8 +24,26 @@ class WireError(Exception):
 class ClientCalls:
     """
     What the test clients of both kinds (over TCP, in memory) share; they
-    keep the events they received in C{events}.
+    keep the replies and events they received in C{replies} and C{events},
+    and the Deferreds of requests waiting for replies in C{waiting}.
     """
+
+    def route(self, obj):
+        """
+        A decoded object arrived: fire the Deferred of the request it
+        answers, or keep it as an event (then C{True}).
+        """
+        if obj.get("type") in ("ok", "error"):
+            self.replies.append(obj)
+            d = self.waiting.pop(obj.get("id"), None)
+            if d is not None:
+                if obj["type"] == "ok":
+                    d.callback(obj)
+                else:
+                    d.errback(WireError(obj))
+            return False
+        self.events.append(obj)
+        return True
 
     def messages(self):
         """
@@ -81,16 +99,8 @@ class TestClient(Int32StringReceiver, ClientCalls):
 
     def stringReceived(self, data):
         obj = json.loads(data.decode("utf-8"))
-        if obj.get("type") in ("ok", "error"):
-            self.replies.append(obj)
-            d = self.waiting.pop(obj.get("id"), None)
-            if d is not None:
-                if obj["type"] == "ok":
-                    d.callback(obj)
-                else:
-                    d.errback(WireError(obj))
+        if not self.route(obj):
             return
-        self.events.append(obj)
         for match, d in list(self.eventWaiters):
             if match(obj):
                 self.eventWaiters.remove((match, d))
