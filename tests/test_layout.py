@@ -1,7 +1,8 @@
 """
 The layout's promises, checked: every C{test-case-name} header names a test
 module that exists, only C{chatroom/store/} talks to Redis or knows its
-keys, and production code imports no test helpers.
+keys, production code imports no test helpers, and README's Layout names
+every server module.
 """
 
 import pathlib
@@ -43,3 +44,10 @@ def test_production_code_imports_no_test_helpers(path):
     assert "twisted.internet.testing" not in source
     assert "twisted.test" not in source
     assert not re.search(r"^\s*(from|import) tests\b", source, re.M)
+
+
+@pytest.mark.parametrize("path", [p for p in MODULES if p.name != "__init__.py" and "client" not in p.parts],
+                         ids=_relative)
+def test_readme_layout_names_every_module(path):
+    layout = (ROOT / "README.rst").read_text(encoding="utf-8").split("\nLayout\n", 1)[1]
+    assert path.name in layout, "README's Layout does not name %s" % (_relative(path),)
