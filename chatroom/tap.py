@@ -17,6 +17,7 @@ from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
 from twisted.python import usage
 
+from chatroom.config import REDIS_URL_ENV, formatConfig, maskURL, readConfigFile, readPasswordFile
 from chatroom.datadir import UnsafeDataDirectory, checkDataDirectory
 from chatroom.limits import Limits, Rate
 from chatroom.nodes import DEFAULT_NODE_TIMEOUT
@@ -104,7 +105,13 @@ class Options(usage.Options):
          "to loopback addresses too."],
         ["reuse-port", None, "Listen with SO_REUSEPORT, sharing the ports with other processes "
          "(what --workers uses)."],
+        ["print-config", None,
+         "Print the effective configuration (flags, environment, --config file, defaults) as TOML, "
+         "secrets masked, and exit."],
     ]
+
+    #: Options that only the command line may give.
+    commandLineOnly = frozenset({"config", "print-config", "help", "version"})
 
     synopsis = "[options]"
     longdesc = (
@@ -114,6 +121,10 @@ class Options(usage.Options):
     )
 
     optParameters = [
+        ["config", "c", None,
+         "A TOML file of options: long option names as keys (port = \"tcp:8889\", "
+         "max-frame = 65536, limit-loopback = true). A flag given on the command line wins "
+         "over the environment (CHATROOM_REDIS_URL), which wins over the file."],
         ["port", "p", "tcp:8889", "Endpoint of the main port (length-prefixed JSON frames)."],
         ["debug-port", None, "tcp:8890:interface=127.0.0.1",
          "Endpoint of the JSON-lines debug port, or 'none'."],
@@ -121,7 +132,11 @@ class Options(usage.Options):
          "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db], "
          "unix:///path/to/socket[?db=N], the master named NAME of a Redis replicated under "
          "Sentinel: sentinel://[:password@]host:port[,host:port...]/NAME[/db], or a Redis Cluster "
-         "(7 or newer): redis-cluster://[:password@]host:port[,host:port...]."],
+         "(7 or newer): redis-cluster://[:password@]host:port[,host:port...]. Keep a password off "
+         "the command line (ps shows it): use CHATROOM_REDIS_URL, the --config file or "
+         "--redis-password-file."],
+        ["redis-password-file", None, None,
+         "A file (mode 0600) whose first line is the Redis password, used with --redis."],
         ["data-dir", "d", "chatroom-data",
          "Directory of the embedded Redis's data (made 0700; refused if other users can write to it)."],
         ["redis-binary", None, None,
@@ -183,10 +198,119 @@ class Options(usage.Options):
         for option, field, help in _RATE_OPTIONS
     ]
 
-    def parseOptions(self, options=None):
-        # Kept so that --workers can start workers with the same options.
-        self.argv = list(options if options is not None else sys.argv[1:])
-        super().parseOptions(options)
+    def __init__(self):
+        super().__init__()
+        #: The options given on the command line: long name -> its text
+        #: (C{None} for a flag), in the order given.
+        self.given = {}
+        #: Where each option that is not a default came from.
+        self.sources = {}
+        #: The C{--redis} URL as given, before it is parsed.
+        self.redisURL = None
+        for name, dispatch in list(self._dispatch.items()):
+            if isinstance(dispatch, usage.CoerceParameter):
+                self._dispatch[name] = _Recorded(self, dispatch.coerce)
+            else:
+                self._dispatch[name] = self._recorder(dispatch)
+
+    def _recorder(self, dispatch):
+        def record(name, value=None):
+            self.given[name] = None
+            self.sources[name] = "--" + name
+            return dispatch(name, value)
+
+        return record
+
+    def _label(self, name):
+        # How an error names an option: the flag, the file and key, or the
+        # environment variable it came from.
+        source = self.sources.get(name, "--" + name)
+        if source.startswith("--") or source == REDIS_URL_ENV:
+            return source
+        return "%s: key %r" % (source, name)
+
+    def workerArguments(self):
+        """
+        The command-line options that workers (C{--workers}) are started
+        with: those given on this command line, less C{--print-config} and
+        C{--redis}, which may hold a password (workers get it in their
+        environment as C{CHATROOM_REDIS_URL}, see L{workerEnvironment}).
+        """
+        arguments = []
+        for name, value in self.given.items():
+            if name in ("redis", "print-config", "help", "version"):
+                continue
+            arguments.append("--" + name if value is None else "--%s=%s" % (name, value))
+        return arguments
+
+    def workerEnvironment(self):
+        """
+        The environment of workers: this process's, with the effective
+        C{--redis} URL (if any) in C{CHATROOM_REDIS_URL}.
+        """
+        env = dict(os.environ)
+        env.pop(REDIS_URL_ENV, None)
+        if self.redisURL is not None:
+            env[REDIS_URL_ENV] = self.redisURL
+        return env
+
+    def _applyConfigFile(self, path):
+        table = readConfigFile(path)
+        for key, value in table.items():
+            if key in self.commandLineOnly or key not in self.defaults:
+                raise usage.UsageError("%s: unknown key %r (keys are long option names, such as "
+                                       "'port' or 'max-frame')" % (path, key))
+            if key in self.given:
+                continue
+            try:
+                self._setFromFile(key, value)
+            except usage.UsageError as e:
+                raise usage.UsageError("%s: key %r: %s" % (path, key, e)) from None
+            self.sources[key] = path
+
+    def _setFromFile(self, key, value):
+        dispatch = self._dispatch[key]
+        if not isinstance(dispatch, usage.CoerceParameter):
+            if not isinstance(value, bool):
+                raise usage.UsageError("expected true or false, not %r" % (value,))
+            self[key] = 1 if value else 0
+            return
+        if dispatch.coerce is str:
+            if not isinstance(value, str):
+                raise usage.UsageError("expected a string, not %r" % (value,))
+        elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise usage.UsageError("expected a number or a string, not %r" % (value,))
+        usage.CoerceParameter.dispatch(dispatch, key, str(value))
+
+    def _applyEnvironment(self):
+        url = os.environ.get(REDIS_URL_ENV)
+        if url and "redis" not in self.given:
+            self["redis"] = url
+            self.sources["redis"] = REDIS_URL_ENV
+
+    def effectiveConfig(self):
+        """
+        C{(key, value, source)} for every option that a file may hold, in
+        the order of C{--help}, with the effective values (after
+        C{postOptions}) and secrets masked.
+        """
+        rates = {option for option, _, _ in _RATE_OPTIONS}
+        entries = []
+        flags = [flag[0] for flag in self.optFlags]
+        for key in [param[0] for param in self.optParameters] + flags:
+            if key in self.commandLineOnly:
+                continue
+            value = self[key]
+            if key == "redis":
+                value = None if self.redisURL is None else maskURL(self.redisURL)
+            elif key == "debug-port" and value is None:
+                value = "none"
+            elif key in rates:
+                value = "none" if value is None else str(value)
+            elif key in flags:
+                value = bool(value)
+            entries.append((key, value, self.sources.get(key, "default")))
+        return entries
 
     def limits(self):
         """
@@ -202,6 +326,10 @@ class Options(usage.Options):
         )
 
     def postOptions(self):
+        if self["config"] is not None:
+            self["config"] = os.path.abspath(self["config"])
+            self._applyConfigFile(self["config"])
+        self._applyEnvironment()
         for name in ("port", "debug-port"):
             value = self[name]
             if name == "debug-port" and value.lower() == "none":
@@ -210,14 +338,11 @@ class Options(usage.Options):
             try:
                 serverFromString(_NO_REACTOR, value)
             except Exception as e:
-                raise usage.UsageError("--%s: not an endpoint description: %r (%s)" % (name, value, e)) from None
-        if self["redis"] is not None:
-            try:
-                self["redis"] = parseRedisURL(self["redis"])
-            except ValueError as e:
-                raise usage.UsageError("--redis: %s" % (e,)) from None
+                raise usage.UsageError("%s: not an endpoint description: %r (%s)"
+                                       % (self._label(name), value, e)) from None
+        self._checkRedis()
         if self["appendfsync"] not in APPENDFSYNC:
-            raise usage.UsageError("--appendfsync must be one of %s" % (", ".join(APPENDFSYNC),))
+            raise usage.UsageError("%s must be one of %s" % (self._label("appendfsync"), ", ".join(APPENDFSYNC)))
         self["data-dir"] = os.path.abspath(self["data-dir"])
         self._checkEmbedded()
         if self["workers"] > 1 or self["reuse-port"]:
@@ -226,12 +351,40 @@ class Options(usage.Options):
                     try:
                         parseTCP(self[name])
                     except ValueError as e:
-                        raise usage.UsageError("--%s: %s" % (name, e)) from None
+                        raise usage.UsageError("%s: %s" % (self._label(name), e)) from None
         self._checkManhole()
         if self["node-id"] is None:
             self["node-id"] = "%s-%s" % (socket.gethostname(), re.sub(r"[^A-Za-z0-9]+", "-", self["port"]).strip("-"))
         elif not re.match(r"\A[A-Za-z0-9_.-]{1,64}\Z", self["node-id"]):
-            raise usage.UsageError("--node-id may hold only letters, digits, '_', '.' and '-' (1-64)")
+            raise usage.UsageError("%s may hold only letters, digits, '_', '.' and '-' (1-64)"
+                                   % (self._label("node-id"),))
+        if self["print-config"]:
+            sys.stdout.write(formatConfig(self.effectiveConfig()))
+            sys.stdout.flush()
+            sys.exit(0)
+
+    def _checkRedis(self):
+        # --redis (from the command line, CHATROOM_REDIS_URL or the file)
+        # and the password in --redis-password-file.
+        passwordFile = self["redis-password-file"]
+        if self["redis"] is None:
+            if passwordFile is not None:
+                raise usage.UsageError("%s is only of use with --redis" % (self._label("redis-password-file"),))
+            return
+        self.redisURL = self["redis"]
+        try:
+            self["redis"] = parseRedisURL(self["redis"])
+        except ValueError as e:
+            # The message quotes the URL: mask its password.
+            raise usage.UsageError("%s: %s" % (self._label("redis"), str(e).replace(
+                repr(self.redisURL), repr(maskURL(self.redisURL))))) from None
+        if passwordFile is not None:
+            self["redis-password-file"] = os.path.abspath(passwordFile)
+            try:
+                self["redis"]["password"] = readPasswordFile(self["redis-password-file"])
+            except usage.UsageError as e:
+                label = self._label("redis-password-file")
+                raise usage.UsageError(str(e).replace("--redis-password-file", label)) from None
 
     def _checkEmbedded(self):
         # The data directory holds the embedded Redis's files and the
@@ -241,7 +394,7 @@ class Options(usage.Options):
             try:
                 checkDataDirectory(self["data-dir"])
             except UnsafeDataDirectory as e:
-                raise usage.UsageError("--data-dir: %s" % (e,)) from None
+                raise usage.UsageError("%s: %s" % (self._label("data-dir"), e)) from None
         binary = self["redis-binary"]
         if binary is None or self["redis"] is not None:
             return
@@ -249,14 +402,14 @@ class Options(usage.Options):
         try:
             checkRedisServer(os.path.abspath(found or binary))
         except ValueError as e:
-            raise usage.UsageError("--redis-binary: %s" % (e,)) from None
+            raise usage.UsageError("%s: %s" % (self._label("redis-binary"), e)) from None
         self["redis-binary"] = os.path.abspath(found or binary)
 
     def _checkManhole(self):
         if self["manhole"] is None:
             for name in ("manhole-passwd", "manhole-keys"):
                 if self[name] is not None:
-                    raise usage.UsageError("--%s is only of use with --manhole" % (name,))
+                    raise usage.UsageError("%s is only of use with --manhole" % (self._label(name),))
             return
         from chatroom.manhole import checkLoopback, readKeysFile, readPasswordFile
 
@@ -264,7 +417,7 @@ class Options(usage.Options):
             checkLoopback(self["manhole"])
             serverFromString(_NO_REACTOR, self["manhole"])
         except Exception as e:
-            raise usage.UsageError("--manhole: %s" % (e,)) from None
+            raise usage.UsageError("%s: %s" % (self._label("manhole"), e)) from None
         if self["workers"] > 1:
             raise usage.UsageError(
                 "--manhole cannot be used with --workers: each worker is a process of its own; "
@@ -278,12 +431,23 @@ class Options(usage.Options):
             try:
                 read(self[name])
             except (OSError, ValueError) as e:
-                raise usage.UsageError("--%s: %s" % (name, e)) from None
+                raise usage.UsageError("%s: %s" % (self._label(name), e)) from None
         # The passwords are plain text, like twistd manhole's: only their
         # owner may read them (as ssh insists for a private key).
         if self["manhole-passwd"] is not None and os.stat(self["manhole-passwd"]).st_mode & 0o077:
-            raise usage.UsageError("--manhole-passwd: %s is open to other users; chmod 600 it"
-                                   % (self["manhole-passwd"],))
+            raise usage.UsageError("%s: %s is open to other users; chmod 600 it"
+                                   % (self._label("manhole-passwd"), self["manhole-passwd"]))
+
+
+class _Recorded(usage.CoerceParameter):
+    """
+    A parameter of L{Options} that records that the command line gave it.
+    """
+
+    def dispatch(self, parameterName, value):
+        self.options.given[parameterName] = value
+        self.options.sources[parameterName] = "--" + parameterName
+        super().dispatch(parameterName, value)
 
 
 class StackedService(MultiService):
@@ -385,10 +549,13 @@ def makeService(options, reactor=None):
         embedded.setServiceParent(top)
         redis = {"path": embedded.socket}
     if options["workers"] > 1:
-        arguments = list(getattr(options, "argv", []))
+        # No secret on the workers' command lines (ps shows them): the
+        # Redis URL goes in their environment, the password file by name.
+        arguments = options.workerArguments()
         if options["redis"] is None:
             arguments.append("--redis=unix://" + embedded.socket)
-        WorkerPool(reactor, options["workers"], arguments, options["node-id"]).setServiceParent(top)
+        WorkerPool(reactor, options["workers"], arguments, options["node-id"],
+                   env=options.workerEnvironment()).setServiceParent(top)
         return top
     threads = HashingThreads()
     threads.setServiceParent(top)
