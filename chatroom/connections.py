@@ -6,7 +6,8 @@ not read yet, and how many there are in total and per address.
 
 import ipaddress
 
-from twisted.logger import Logger
+from chatroom import securitylog
+
 
 
 def _ip(host):
@@ -96,8 +97,6 @@ class ConnectionLimiter:
     the limits.  Addresses are counted by L{addressKey} (IPv6 by /64).
     """
 
-    log = Logger()
-
     def __init__(self, maxConnections, maxPerAddress, limitLoopback=False, maxPreLogin=0, maxPreLoginPerAddress=0):
         """
         @param maxConnections: connections in total (0: no limit).
@@ -130,22 +129,19 @@ class ConnectionLimiter:
         @return: C{None} if admitted, else the reason it is refused.
         """
         if self.maxConnections and self.total >= self.maxConnections:
-            self.log.warn("Refused a connection from {address}: {limit} connections already", address=address, limit=self.maxConnections)
+            securitylog.connectionRefused(address, "max-connections", self.maxConnections)
             return "the server is full (%d connections), try again later" % (self.maxConnections,)
         if self.maxPreLogin and self.preLogin >= self.maxPreLogin:
-            self.log.warn("Refused a connection from {address}: {limit} connections not logged in already",
-                          address=address, limit=self.maxPreLogin)
+            securitylog.connectionRefused(address, "max-prelogin", self.maxPreLogin)
             return "too many connections waiting to log in (%d), try again later" % (self.maxPreLogin,)
         key = None
         if address is not None and (self.limitLoopback or not isLoopback(address)):
             key = addressKey(address)
             if self.maxPerAddress and self._perAddress.get(key, 0) >= self.maxPerAddress:
-                self.log.warn("Refused a connection from {address}: {limit} connections from {key} already",
-                              address=address, key=key, limit=self.maxPerAddress)
+                securitylog.connectionRefused(address, "max-per-address", self.maxPerAddress)
                 return "too many connections from your address (%d), try again later" % (self.maxPerAddress,)
             if self.maxPreLoginPerAddress and self._preLoginPerAddress.get(key, 0) >= self.maxPreLoginPerAddress:
-                self.log.warn("Refused a connection from {address}: {limit} connections not logged in from {key} already",
-                              address=address, key=key, limit=self.maxPreLoginPerAddress)
+                securitylog.connectionRefused(address, "max-prelogin-per-address", self.maxPreLoginPerAddress)
                 return ("too many connections from your address waiting to log in (%d), log in on those first"
                         % (self.maxPreLoginPerAddress,))
             _add(self._perAddress, key, 1)

@@ -113,7 +113,7 @@ class Dispatcher:
             if not self.storageReady and wireType not in _WITHOUT_STORAGE:
                 raise errors.Unavailable()
             if limiter is not None and wireType in limiter.sendTypes:
-                limiter.checkSend(session.user)
+                limiter.checkSend(session.user, session)
             result = handler(session, request)
         except errors.ChatError as e:
             return encode(e.reply(rid))

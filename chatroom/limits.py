@@ -12,7 +12,7 @@ L{chatroom.tap}; C{docs/limits.rst} lists them all.
 
 import attrs
 
-from chatroom import errors
+from chatroom import errors, securitylog
 from chatroom.buckets import BucketTable, TokenBucket
 from chatroom.connections import ConnectionLimiter, addressKey, addressOf, isLoopback, pendingBytes
 from chatroom.logins import LoginAttempt, LoginThrottle
@@ -150,16 +150,28 @@ class Limiter:
         """
         bucket = getattr(session, "requestBucket", None)
         if bucket is not None:
-            bucket.check()
+            try:
+                bucket.check()
+            except errors.RateLimited as e:
+                securitylog.rateLimited(
+                    session, addressOf(session), "requests", e.extra.get("retry_after"), self.clock.seconds())
+                raise
 
-    def checkSend(self, user):
+    def checkSend(self, user, session=None):
         """
-        Count a message sent by C{user}.
+        Count a message sent by C{user} (on C{session}, whose address a
+        refusal is logged with, if given).
 
         @raise errors.RateLimited: if C{user} sends too fast.
         """
         if self._sends is not None:
-            self._sends.get(user).check()
+            try:
+                self._sends.get(user).check()
+            except errors.RateLimited as e:
+                if session is not None:
+                    securitylog.rateLimited(
+                        session, addressOf(session), "sends", e.extra.get("retry_after"), self.clock.seconds())
+                raise
 
     def admit(self, session):
         """

@@ -6,8 +6,8 @@ One client connection as the service sees it, whatever its framing.
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
-from chatroom import errors
-from chatroom.connections import pendingBytes
+from chatroom import errors, securitylog
+from chatroom.connections import addressOf, pendingBytes
 from chatroom.liveness import IdleSweeper, LoginSweeper, tuneTransport
 from chatroom.protocol import encode
 
@@ -24,6 +24,11 @@ class Session:
     """
 
     log = Logger()
+
+    #: C{[when, refused since]} of the last rate-limit line logged for this
+    #: connection (see L{securitylog.rateLimited}); set on the instance
+    #: only once it is refused, so an idle connection costs nothing more.
+    rateLogged = None
 
     #: Requests queued beyond this many stop reading from the connection
     #: until the queue drains: a client cannot make us buffer without bound.
@@ -128,10 +133,7 @@ class Session:
     def _overflow(self):
         self._overflowed = True
         self._queue.clear()
-        self.log.info(
-            "Closing {session}: over {limit} bytes unread (a slow or stalled client)",
-            session=self, limit=self.maxBuffer,
-        )
+        securitylog.slowConsumer(addressOf(self), self.user, self.maxBuffer)
         self._abort()
 
     def idleTimedOut(self, seconds):
@@ -166,7 +168,7 @@ class Session:
             self._abort()
             return
         self._loginTimedOut = True
-        self.log.info("Closing {session}: not logged in within {seconds} s", session=self, seconds=seconds)
+        securitylog.loginTimeout(addressOf(self), seconds)
         self.refuse(errors.Unavailable("not logged in within %g seconds, closing the connection" % (seconds,)))
 
     def _abort(self):

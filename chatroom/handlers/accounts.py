@@ -5,7 +5,7 @@ Handlers for accounts and connections: register, login, logout, users, ping.
 
 from twisted.logger import Logger
 
-from chatroom import errors
+from chatroom import errors, securitylog
 from chatroom.connections import addressOf
 from chatroom.dispatch import handles
 from chatroom.messages import Login, Logout, Ping, Register, Users
@@ -37,7 +37,13 @@ class AccountHandler:
     @handles(Register)
     async def register(self, session, request):
         accounts = self.accounts
-        with self.logins.register(addressOf(session), request.user):
+        address = addressOf(session)
+        try:
+            attempt = self.logins.register(address, request.user)
+        except errors.RateLimited as e:
+            securitylog.registerThrottled(address, request.user, e.extra.get("retry_after"))
+            raise
+        with attempt:
             # Refuse a taken name before paying for a hash; the store
             # refuses it again atomically.
             if await accounts.credentials(request.user) is not None:
@@ -50,10 +56,18 @@ class AccountHandler:
     @handles(Login)
     async def login(self, session, request):
         # Failed attempts slow down further guesses (see chatroom.logins).
-        with self.logins.attempt(addressOf(session), request.user):
+        address = addressOf(session)
+        try:
+            attempt = self.logins.attempt(address, request.user)
+        except errors.RateLimited as e:
+            securitylog.loginThrottled(address, request.user, e.extra.get("retry_after"))
+            raise
+        with attempt:
             credentials = await self.accounts.credentials(request.user)
             valid = await self.hasher.verify(credentials and credentials[0], request.password)
             if not valid or credentials is None:
+                # One line for both, never the password.
+                securitylog.loginFailed(address, request.user)
                 raise errors.AuthFailed()
         if session.user == request.user:
             # Already this user here: nothing changes, nobody is told.
