@@ -38,12 +38,7 @@ class AccountHandler:
     async def register(self, session, request):
         accounts = self.accounts
         address = addressOf(session)
-        try:
-            attempt = self.logins.register(address, request.user)
-        except errors.RateLimited as e:
-            securitylog.registerThrottled(address, request.user, e.extra.get("retry_after"))
-            raise
-        with attempt:
+        with _throttled(self.logins.register, securitylog.registerThrottled, address, request.user):
             # Refuse a taken name before paying for a hash; the store
             # refuses it again atomically.
             if await accounts.credentials(request.user) is not None:
@@ -57,12 +52,7 @@ class AccountHandler:
     async def login(self, session, request):
         # Failed attempts slow down further guesses (see chatroom.logins).
         address = addressOf(session)
-        try:
-            attempt = self.logins.attempt(address, request.user)
-        except errors.RateLimited as e:
-            securitylog.loginThrottled(address, request.user, e.extra.get("retry_after"))
-            raise
-        with attempt:
+        with _throttled(self.logins.attempt, securitylog.loginThrottled, address, request.user):
             credentials = await self.accounts.credentials(request.user)
             valid = await self.hasher.verify(credentials and credentials[0], request.password)
             if not valid or credentials is None:
@@ -101,3 +91,15 @@ class AccountHandler:
     @handles(Ping)
     def ping(self, session, request):
         return None
+
+
+def _throttled(start, report, address, user):
+    """
+    C{start(address, user)}: the throttle's attempt (a context manager);
+    when the throttle refuses it, C{report} logs the refusal first.
+    """
+    try:
+        return start(address, user)
+    except errors.RateLimited as e:
+        report(address, user, e.extra.get("retry_after"))
+        raise
