@@ -4,7 +4,8 @@
 -- KEYS: user's locations, user's groups index, user hash
 -- ARGV: node
 -- Returns {first connection anywhere (0/1), {group, ...}, new account (0/1)}
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+local node = ARGV[1]
+local n = redis.call('HINCRBY', KEYS[1], node, 1)
 local first = 0
 if n == 1 and redis.call('HLEN', KEYS[1]) == 1 then first = 1 end
 local new = 0

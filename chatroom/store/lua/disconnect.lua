@@ -3,11 +3,12 @@
 -- KEYS: user's locations
 -- ARGV: node, connections gone (0: all of them)
 -- Returns {last connection anywhere (0/1), connections left on the node}
+local node, gone = ARGV[1], ARGV[2]
 local n = 0
-if ARGV[2] ~= '0' then
-  n = redis.call('HINCRBY', KEYS[1], ARGV[1], -tonumber(ARGV[2]))
+if gone ~= '0' then
+  n = redis.call('HINCRBY', KEYS[1], node, -tonumber(gone))
 end
 if n > 0 then return {0, n} end
-redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[1], node)
 if redis.call('HLEN', KEYS[1]) > 0 then return {0, 0} end
 return {1, 0}

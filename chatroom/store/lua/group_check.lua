@@ -2,8 +2,9 @@
 -- KEYS: group hash, group members
 -- ARGV: user
 -- Returns {member (0/1), members}.
+local user = ARGV[1]
 local size = redis.call('HLEN', KEYS[2])
-if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[2], ARGV[1]) == 0 then
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[2], user) == 0 then
   return {0, size}
 end
 return {1, size}

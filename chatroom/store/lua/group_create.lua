@@ -3,10 +3,11 @@
 -- ARGV: creator, creation time (ms)
 -- Returns 'created', or 'member'/'other' when the group exists (whether the
 -- creator is a member of it decides whether its groups index keeps it).
+local creator, created = ARGV[1], ARGV[2]
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'member' end
+  if redis.call('HEXISTS', KEYS[2], creator) == 1 then return 'member' end
   return 'other'
 end
-redis.call('HSET', KEYS[1], 'created', ARGV[2])
-redis.call('HSET', KEYS[2], ARGV[1], '0-0')
+redis.call('HSET', KEYS[1], 'created', created)
+redis.call('HSET', KEYS[2], creator, '0-0')
 return 'created'

@@ -4,8 +4,9 @@
 -- KEYS: user's groups index
 -- ARGV: group, most groups allowed (0: no limit)
 -- Returns 1 if added, 0 if it was there already, -1 if at the cap.
-if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 1 then return 0 end
-local most = tonumber(ARGV[2]) or 0
+local group, limit = ARGV[1], ARGV[2]
+if redis.call('SISMEMBER', KEYS[1], group) == 1 then return 0 end
+local most = tonumber(limit) or 0
 if most > 0 and redis.call('SCARD', KEYS[1]) >= most then return -1 end
-redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[1], group)
 return 1

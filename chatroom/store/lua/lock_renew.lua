@@ -3,8 +3,9 @@
 -- KEYS: the lock
 -- ARGV: owner, milliseconds
 -- Returns 1 if the owner holds the lock, 0 if someone else does or nobody.
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local owner, ms = ARGV[1], ARGV[2]
+if redis.call('GET', KEYS[1]) == owner then
+  redis.call('PEXPIRE', KEYS[1], ms)
   return 1
 end
 return 0

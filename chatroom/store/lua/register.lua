@@ -3,9 +3,10 @@
 -- groups index), so a login finishes the job if the server stopped between.
 -- KEYS: user hash, user's groups index
 -- ARGV: password hash, display name, lobby name
+local passwordHash, displayName, lobby = ARGV[1], ARGV[2], ARGV[3]
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.error_reply('user_exists')
 end
-redis.call('HSET', KEYS[1], 'pw', ARGV[1], 'name', ARGV[2], 'new', '1')
-redis.call('SADD', KEYS[2], ARGV[3])
+redis.call('HSET', KEYS[1], 'pw', passwordHash, 'name', displayName, 'new', '1')
+redis.call('SADD', KEYS[2], lobby)
 return 1

@@ -3,14 +3,15 @@
 --       the stream again)
 -- ARGV: sender, text, retention, has cid (0/1)
 -- Returns 'msg_id|replayed (0/1)'.
-local refused = groupError(KEYS[1], KEYS[2], ARGV[1])
+local sender, text, retention, hasCid = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local refused = groupError(KEYS[1], KEYS[2], sender)
 if refused then return refused end
-if ARGV[4] == '1' then
+if hasCid == '1' then
   local prev = redis.call('GET', KEYS[4])
   if prev then return prev .. '|1' end
 end
-local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[3], '*', 'f', ARGV[1], 't', ARGV[2])
-if ARGV[4] == '1' then
+local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', retention, '*', 'f', sender, 't', text)
+if hasCid == '1' then
   redis.call('SET', KEYS[4], id, 'EX', 86400)
 end
 return id .. '|0'

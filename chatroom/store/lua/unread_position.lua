@@ -5,9 +5,10 @@
 -- ARGV: user
 -- Returns the read position if messages from others follow it, '' if not,
 -- and '-' when the user is not a member of the group (a stale index entry).
-local pos = redis.call('HGET', KEYS[2], ARGV[1])
+local user = ARGV[1]
+local pos = redis.call('HGET', KEYS[2], user)
 if KEYS[3] then
-  local joined = redis.call('HGET', KEYS[4], ARGV[1])
+  local joined = redis.call('HGET', KEYS[4], user)
   if redis.call('EXISTS', KEYS[3]) == 0 or not joined then return '-' end
   if not pos then pos = joined end
 end
@@ -22,7 +23,7 @@ for _ = 1, 10 do
   for _, entry in ipairs(page) do
     local fields = entry[2]
     for i = 1, #fields, 2 do
-      if fields[i] == 'f' and fields[i + 1] ~= ARGV[1] then return pos end
+      if fields[i] == 'f' and fields[i + 1] ~= user then return pos end
     end
   end
   upper = '(' .. page[#page][1]
