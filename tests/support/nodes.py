@@ -6,7 +6,6 @@ import itertools
 import json
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -16,7 +15,7 @@ import time
 
 from chatroom.store import keys
 from tests.support.servers import RedisProcess
-from tests.support.twistd import TWISTD, freePort
+from tests.support.twistd import TWISTD, freePort, stopProcess
 from tests.support.wire import connect, until
 
 #: Liveness timeout of the test nodes, in seconds (they beat every second).
@@ -137,15 +136,8 @@ class Node:
         """
         SIGTERM, then SIGKILL if it lingers.
         """
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout)
+        if self.process is not None:
+            stopProcess(self.process, timeout)
 
 
 class Cluster:
