@@ -13,7 +13,8 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 
 from chatroom.service import ChatService
-from chatroom.tap import Options, StartedWhenReady, makeService
+from chatroom.services import StartedWhenReady
+from chatroom.tap import Options, makeService
 
 from tests.support.fakes import FakeReactor
 
