@@ -31,21 +31,25 @@ class ChatService(Service):
     @ivar sessions: the L{Sessions} the port factories open connections in.
     @ivar store, registry, delivery, presence, relay, monitor: the parts,
         for the manhole to look at.
+    @ivar admins: the server admins' user names: every right of a group's
+        owner in every group, and the server-wide bans.
     @ivar ready: a Deferred that fires once the node serves logins.
     """
 
     log = Logger()
 
     def __init__(self, reactor, store, hasher, node, presenceMaxGroup=DEFAULT_PRESENCE_MAX_GROUP,
-                 limits=None, nodeTimeout=DEFAULT_NODE_TIMEOUT):
+                 limits=None, nodeTimeout=DEFAULT_NODE_TIMEOUT, admins=frozenset()):
         """
         @param store: the L{IChatStore}; started and stopped with this
             service.
         @param hasher: the L{PasswordHasher}.
         @param node: this node's id.
         @param limits: the L{Limits} of what one client may cost.
+        @param admins: the server admins' user names (C{--admin}).
         """
         self.store = store
+        self.admins = frozenset(admins)
         self.node = node
         registry = PresenceRegistry()
         self.relay = relay = Relay(store.nodes, node, registry)

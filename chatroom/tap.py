@@ -14,6 +14,7 @@ from twisted.application import strports
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
+from chatroom import errors, messages
 from chatroom.config import REDIS_URL_ENV, formatConfig, maskURL, readConfigFile, readPasswordFile
 from chatroom.datadir import UnsafeDataDirectory, checkDataDirectory
 from chatroom.limits import Limits, Rate
@@ -180,6 +181,9 @@ class Options(usage.Options):
         ["workers", "w", 1, "Server processes on this machine sharing the ports (tcp: ports only).",
          _positive("workers", 1, 256)],
         ["node-id", None, None, "This server's node id (default: host name and port)."],
+        ["admin", None, None,
+         "A server admin's user name (repeatable; a list in the --config file): every right of a "
+         "group's owner in every group, and admin.ban / admin.unban."],
         ["node-timeout", None, DEFAULT_NODE_TIMEOUT,
          "Seconds after which a node that stopped refreshing its liveness key is taken for dead "
          "and its users shown offline.", _positive("node-timeout", 2, 30)],
@@ -210,6 +214,14 @@ class Options(usage.Options):
                 self._dispatch[name] = _Recorded(self, dispatch.coerce)
             else:
                 self._dispatch[name] = self._recorder(dispatch)
+        self._dispatch["admin"] = self._addAdmin
+
+    def _addAdmin(self, name, value):
+        # Repeatable: every --admin adds one name (workerArguments repeats
+        # them all).
+        self.given.setdefault("admin", []).append(value)
+        self.sources["admin"] = "--admin"
+        self["admin"] = self.given["admin"]
 
     def _recorder(self, dispatch):
         def record(name, value=None):
@@ -238,7 +250,10 @@ class Options(usage.Options):
         for name, value in self.given.items():
             if name in ("redis", "print-config", "help", "version"):
                 continue
-            arguments.append("--" + name if value is None else "--%s=%s" % (name, value))
+            if isinstance(value, list):
+                arguments.extend("--%s=%s" % (name, each) for each in value)
+            else:
+                arguments.append("--" + name if value is None else "--%s=%s" % (name, value))
         return arguments
 
     def workerEnvironment(self):
@@ -267,6 +282,12 @@ class Options(usage.Options):
             self.sources[key] = path
 
     def _setFromFile(self, key, value):
+        if key == "admin":
+            names = [value] if isinstance(value, str) else value
+            if not isinstance(names, list) or not all(isinstance(each, str) for each in names):
+                raise usage.UsageError("expected a user name or a list of them, not %r" % (value,))
+            self[key] = list(names)
+            return
         dispatch = self._dispatch[key]
         if not isinstance(dispatch, usage.CoerceParameter):
             if not isinstance(value, bool):
@@ -351,6 +372,7 @@ class Options(usage.Options):
                     except ValueError as e:
                         raise usage.UsageError("%s: %s" % (self._label(name), e)) from None
         self._checkManhole()
+        self._checkAdmins()
         if self["node-id"] is None:
             self["node-id"] = "%s-%s" % (socket.gethostname(), re.sub(r"[^A-Za-z0-9]+", "-", self["port"]).strip("-"))
         elif not re.match(r"\A[A-Za-z0-9_.-]{1,64}\Z", self["node-id"]):
@@ -402,6 +424,19 @@ class Options(usage.Options):
         except ValueError as e:
             raise usage.UsageError("%s: %s" % (self._label("redis-binary"), e)) from None
         self["redis-binary"] = os.path.abspath(found or binary)
+
+    def _checkAdmins(self):
+        names = self["admin"] or []
+        try:
+            self["admin"] = sorted({messages.name("admin", each) for each in names})
+        except errors.BadRequest as e:
+            raise usage.UsageError("%s: %s" % (self._label("admin"), e.message)) from None
+
+    def admins(self):
+        """
+        The server admins' user names (C{--admin}), NFC-normalised.
+        """
+        return frozenset(self["admin"])
 
     def _checkManhole(self):
         if self["manhole"] is None:
@@ -489,7 +524,7 @@ def makeService(options, reactor=None):
     store = RedisStore(reactor, options["node-id"], retention=options["retention"], **redis)
     chat = ChatService(
         reactor, store, hasher, options["node-id"], presenceMaxGroup=options["presence-max-group"],
-        limits=options.limits(), nodeTimeout=options["node-timeout"],
+        limits=options.limits(), nodeTimeout=options["node-timeout"], admins=options.admins(),
     )
     chat.setServiceParent(top)
     maxFrame = options["max-frame"]

@@ -338,3 +338,49 @@ def test_workersWithEmbeddedRedis(tmp_path, monkeypatch):
         assert "--redis=unix://%s" % (os.path.join(str(tmp_path), "redis.sock"),) in argv or any(
             arg.startswith("--redis=unix://") for arg in argv)
     assert REDIS_URL_ENV not in env
+
+
+def test_admins(tmp_path):
+    """
+    C{--admin} may be repeated; a file gives a list (or one name); the
+    names are NFC-normalised; the command line wins over the file.
+    """
+    assert parse().admins() == frozenset()
+    options = parse("--admin", "张三", "--admin", "ops", "--admin", "Cafe\u0301")
+    assert options.admins() == {"张三", "ops", "Caf\u00e9"}
+    path = config(tmp_path, 'admin = ["李四", "root"]\n')
+    assert parse("--config", path).admins() == {"李四", "root"}
+    assert parse("--config", config(tmp_path, 'admin = "李四"\n', "one.toml")).admins() == {"李四"}
+    assert parse("--config", path, "--admin", "ops").admins() == {"ops"}
+
+
+@pytest.mark.parametrize("args, text, words", [
+    (("--admin", "no spaces"), None, ["--admin", "may hold only letters"]),
+    ((), 'admin = ["ok", 7]\n', ["key 'admin'", "list"]),
+    ((), 'admin = 7\n', ["key 'admin'", "list"]),
+])
+def test_badAdmins(tmp_path, args, text, words):
+    """
+    An admin name that is not a valid user name is refused at start.
+    """
+    if text is not None:
+        args = ("--config", config(tmp_path, text)) + args
+    with pytest.raises(usage.UsageError) as info:
+        parse(*args)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_adminsPrintedAndGivenToWorkers(tmp_path, capsys):
+    """
+    C{--print-config} shows the admins as a TOML list that reads back the
+    same; every worker gets every C{--admin}.
+    """
+    out, table = printConfig(capsys, "--admin", "张三", "--admin", "ops")
+    assert table["admin"] == ["ops", "张三"]
+    _, again = printConfig(capsys, "--config", config(tmp_path, out))
+    assert again == table
+    argvs, _ = workerCommandLines(parse("--admin", "张三", "--admin", "ops", "--workers", "2",
+                                        "--data-dir", str(tmp_path)))
+    for argv in argvs:
+        assert "--admin=张三" in argv and "--admin=ops" in argv
