@@ -13,7 +13,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.logger import Logger
 
-from chatroom.store.routing import callHooks, connectionTo
+from chatroom.store.clusternodes import callHooks, connectionTo
 from chatroom.store.slots import channelName, keySlot, redirection
 
 
