@@ -12,7 +12,7 @@ from chatroom.store.scripts import Script
 LOBBY = "lobby"
 
 _register = Script("register")
-_join = Script("group_join")
+_join = Script("group_join", ["_group"])
 
 
 @implementer(IAccountStore)
@@ -42,7 +42,7 @@ class AccountStore:
         """
         Record a new account's lobby membership (again: it is idempotent).
         """
-        await self.link.run(_join, [keys.group(LOBBY), keys.groupMembers(LOBBY), keys.groupStream(LOBBY)], [user])
+        await self.link.run(_join, keys.groupKeys(LOBBY), [user, 0, LOBBY, 0])
         self.faults("register.joined")
         await self.link.execute("HDEL", keys.user(user), "new")
 
