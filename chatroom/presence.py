@@ -195,25 +195,34 @@ class Presence:
             self.registry.left(user, group)
             self.relay.unwatchGroups([group])
 
-    async def changed(self, group, user, payload, joined, exclude=None):
+    async def added(self, group, user, payload, exclude=None):
         """
-        C{user} was added to (C{joined}) or removed from C{group} by
-        someone else: tell the members and the user, on every node, with
-        C{payload}; the user's connections everywhere follow at once (a
-        removed one gets nothing more of the group).
+        C{user} was added to C{group} by someone else: its connections on
+        every node follow the group, and the members and the user are told
+        (C{payload}).
         """
-        registry = self.registry
-        if joined:
-            registry.joined(user, group)
-            await self.relay.watchGroups([group])
-        audience = set(registry.members(group))
+        self.registry.joined(user, group)
+        await self.relay.watchGroups([group])
+        self._tell(group, user, payload, exclude)
+        self.relay.membership(user, group, True, payload)
+
+    def removed(self, group, user, payload, exclude=None):
+        """
+        C{user} was removed from C{group} (kicked, banned): the members and
+        the user are told (C{payload}), and its connections on every node
+        get nothing more of the group.
+        """
+        self._tell(group, user, payload, exclude)
+        self.registry.left(user, group)
+        self.relay.unwatchGroups([group])
+        self.relay.membership(user, group, False, payload)
+
+    def _tell(self, group, user, payload, exclude):
+        # The user hears it on the other nodes with its membership change.
+        audience = set(self.registry.members(group))
         audience.add(user)
         self.delivery.toUsers(audience, payload, exclude)
         self.relay.groupEvent(group, payload, skip=user)
-        if not joined:
-            registry.left(user, group)
-            self.relay.unwatchGroups([group])
-        self.relay.membership(user, group, joined, payload)
 
     def announce(self, group, payload, exclude=None):
         """

@@ -124,8 +124,8 @@ class GroupHandler:
         added = await self.groups.add(group, session.user, user, maxGroups=self.maxGroupsPerUser,
                                       maxMembers=self.maxGroupMembers, admin=self._admin(session))
         if added:
-            await self.presence.changed(group, user, encode(groupChange(group, user, "added", session.user)),
-                                        True, exclude=session)
+            await self.presence.added(group, user, encode(groupChange(group, user, "added", session.user)),
+                                      exclude=session)
         return {"group": group, "user": user}
 
     @handles(GroupKick)
@@ -146,7 +146,7 @@ class GroupHandler:
         if removal.deleted:
             self.presence.deleted(group, payload, exclude=session)
             return
-        self.presence.changed(group, user, payload, False, exclude=session)
+        self.presence.removed(group, user, payload, exclude=session)
         self._heir(group, removal, by, session)
 
     @handles(GroupUnban)

@@ -6,6 +6,7 @@ User accounts: password hashes and display names.
 from zope.interface import implementer
 
 from chatroom.store import faults, keys
+from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IAccountStore
 from chatroom.store.scripts import Script
 
@@ -60,4 +61,5 @@ class AccountStore:
         """
         Make sure the lobby exists: it always does.
         """
-        return self.link.execute("HSETNX", keys.group(LOBBY), "created", "0")
+        return allOf([self.link.execute("HSETNX", keys.group(LOBBY), "created", "0"),
+                      self.link.execute("ZADD", keys.DIRECTORY, 0, LOBBY)])

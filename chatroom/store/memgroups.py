@@ -126,7 +126,9 @@ class MemoryGroupStore:
         data = self.data
         data.groups.discard(group)
         data.members.pop(group, None)
-        data.streams.pop(groupIdentity(group), None)
+        stream = data.streams.get(groupIdentity(group))
+        if stream is not None:
+            stream.clear()
         for cidKey in [k for k in data.cids if k[1] == "g:" + group]:
             del data.cids[cidKey]
         for read in data.read.values():

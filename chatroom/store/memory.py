@@ -34,20 +34,28 @@ class _Stream:
     {"f": sender, "t": text})}.
     """
 
-    __slots__ = ("ids", "keys", "fields")
+    __slots__ = ("ids", "keys", "fields", "floor")
 
     def __init__(self):
         self.ids = []
         self.keys = []
         self.fields = []
+        self.floor = (0, 0)
+
+    def clear(self):
+        # As XTRIM MAXLEN 0: the entries go, the last id stays.
+        if self.keys:
+            self.floor = self.keys[-1]
+        self.ids, self.keys, self.fields = [], [], []
 
     def last(self):
         return self.ids[-1] if self.ids else None
 
     def add(self, now, sender, text, retention):
         ms = int(now * 1000)
-        if self.keys and self.keys[-1][0] >= ms:
-            key = (self.keys[-1][0], self.keys[-1][1] + 1)
+        last = self.keys[-1] if self.keys else self.floor
+        if last[0] >= ms:
+            key = (last[0], last[1] + 1)
         else:
             key = (ms, 0)
         msgId = "%d-%d" % key

@@ -78,7 +78,10 @@ local function removeMember(name, user)
   redis.call('HDEL', F, user)
   redis.call('ZREM', O, user)
   if name ~= LOBBY and redis.call('HLEN', M) == 0 then
-    redis.call('DEL', G, M, S, R, O, ROLES, B, F)
+    redis.call('DEL', G, M, R, O, ROLES, B, F)
+  -- Emptied, not deleted: the stream keeps its last id, so a group made
+  -- again under this name never reuses a msg_id.
+  redis.call('XTRIM', S, 'MAXLEN', 0)
     return {'deleted', ''}
   end
   if not wasOwner then return {'left', ''} end

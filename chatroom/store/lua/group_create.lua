@@ -10,7 +10,7 @@ if redis.call('EXISTS', G) == 1 then
 end
 -- The cid records of a deleted group of that name are older than 'born'.
 local now = redis.call('TIME')
-redis.call('DEL', S, R, O, ROLES, B, F)
+redis.call('DEL', R, O, ROLES, B, F)
 redis.call('HSET', G, 'created', created, 'v', 1, 'seq', 1, 'owner', creator, 'visibility', visibility,
            'history', history, 'title', title, 'born', string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)))
 redis.call('HSET', M, creator, '0-0')
