@@ -239,7 +239,7 @@ class MemoryGroupStore:
             previous = meta.get("owner")
             if previous is not None and roles.get(previous) == "owner":
                 roles[previous] = "admin"
-            roles[user] = meta["owner"] = user
+            meta["owner"] = user
             roles[user] = "owner"
             return True, previous
         if current == "owner":
