@@ -20,6 +20,12 @@ Migration is for one Redis (or a Sentinel-watched master): release 0.1
 could not run on a Redis Cluster, so a cluster holds no 0.1 data, and the
 C{RENAME}s here cross hash slots.
 
+Groups of protocol 1.1 need no migration step: a group of an earlier
+release reads as public and shared, and is adopted (seniority, owner) by
+the first group script that touches it (C{adopt} in C{lua/_group.lua});
+L{buildDirectory} adds the public groups to the new directory once, at
+start.  See "Groups of an earlier release" in docs/storage.rst.
+
 As a command::
 
     python -m chatroom.store.migrate --redis redis://host:port/db
