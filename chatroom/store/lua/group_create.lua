@@ -8,11 +8,19 @@ if redis.call('EXISTS', G) == 1 then
   if redis.call('HEXISTS', M, creator) == 1 then return 'member' end
   return 'other'
 end
--- The cid records of a deleted group of that name are older than 'born'.
-local now = redis.call('TIME')
+-- A deleted group of that name left its stream empty, with its last id:
+-- the new group's messages come after it, and a cid record at or before it
+-- is the old group's.
+local born = '0-0'
+if redis.call('EXISTS', S) == 1 then
+  local info = redis.call('XINFO', 'STREAM', S)
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then born = info[i + 1] end
+  end
+end
 redis.call('DEL', R, O, ROLES, B, F)
 redis.call('HSET', G, 'created', created, 'v', 1, 'seq', 1, 'owner', creator, 'visibility', visibility,
-           'history', history, 'title', title, 'born', string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)))
+           'history', history, 'title', title, 'born', born)
 redis.call('HSET', M, creator, '0-0')
 redis.call('ZADD', O, 1, creator)
 redis.call('HSET', ROLES, creator, 'owner')
