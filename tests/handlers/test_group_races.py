@@ -87,16 +87,19 @@ async def test_admins_kicking_each_other_while_demoted(chat):
         assert all(role != "admin" for user, role in members.items()), members
 
 
-async def twoNodes(make_chat):
+async def twoNodes(make_chat, store):
     first = await make_chat(node="节点A")
-    second = await make_chat(node="节点B")
+    # In memory, the second node shares the first's data and clock.
+    shared = {"data": first.store.data, "clock": first.clock} if store == "memory" else {}
+    second = await make_chat(node="节点B", **shared)
     await first.until(lambda: first.service.relay.multiNode and second.service.relay.multiNode, timeout=10)
     return first, second
 
 
+@pytest.mark.stores("memory", "redis")
 @pytest_twisted.ensureDeferred
-async def test_a_kick_on_one_node_stops_delivery_on_another(make_chat):
-    nodeA, nodeB = await twoNodes(make_chat)
+async def test_a_kick_on_one_node_stops_delivery_on_another(make_chat, store):
+    nodeA, nodeB = await twoNodes(make_chat, store)
     owner = await nodeA.user("张三")
     troll = await nodeB.user("捣蛋鬼")
     trollA = await nodeA.user("捣蛋鬼", register=False)
