@@ -69,11 +69,13 @@ class Delivery:
         """
         self._toUsers(self.registry.members(group), groupIdentity(group), msgId, payload)
 
-    def relayedGroupEvent(self, group, payload):
+    def relayedGroupEvent(self, group, payload, skip=None):
         """
-        A C{group} event from another node.
+        A C{group} event from another node (not for C{skip}, the user it
+        is about, who gets it with its membership change).
         """
-        self.toUsers(self.registry.members(group), payload)
+        members = self.registry.members(group)
+        self.toUsers([u for u in members if u != skip] if skip in members else members, payload)
 
     # Writing to connections.
 

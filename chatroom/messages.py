@@ -22,8 +22,14 @@ MAX_TEXT = 8192
 MAX_DISPLAY_NAME = 64
 MAX_ID = 64
 MAX_CID = 64
+MAX_TITLE = 64
 USERS_LIMIT = (100, 1000)
 HISTORY_LIMIT = (50, 200)
+MEMBERS_LIMIT = (100, 1000)
+DIRECTORY_LIMIT = (50, 200)
+VISIBILITIES = ("public", "private")
+HISTORY_RULES = ("shared", "joined")
+ROLES = ("owner", "admin", "member")
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _MSG_ID = re.compile(r"\A[0-9]{1,20}-[0-9]{1,20}\Z")
@@ -81,6 +87,35 @@ def displayName(field, value):
     Validate a display name.
     """
     return _checkText(field, value, MAX_DISPLAY_NAME)
+
+
+def title(field, value):
+    """
+    Validate a group title: any text of 0-64 characters.
+    """
+    if value == "":
+        return value
+    return _checkText(field, value, MAX_TITLE)
+
+
+def oneOf(choices):
+    """
+    A check that the value is one of C{choices} (strings).
+    """
+
+    def check(field, value):
+        if value not in choices:
+            raise BadRequest("field '%s' must be one of %s" % (field, ", ".join('"%s"' % c for c in choices)))
+        return value
+
+    return check
+
+
+def prefix(field, value):
+    """
+    Validate a group name prefix (empty: every name).
+    """
+    return value if value == "" else name(field, value)
 
 
 def msgId(field, value):
@@ -268,6 +303,9 @@ class Send:
 @request("group.create")
 class GroupCreate:
     group = field(name)
+    visibility = field(optional(oneOf(VISIBILITIES)), optional=True)
+    history = field(optional(oneOf(HISTORY_RULES)), optional=True)
+    title = field(optional(title), optional=True)
 
 
 @request("group.join")
@@ -288,6 +326,68 @@ class GroupList:
 @request("group.members")
 class GroupMembers:
     group = field(name)
+    limit = field(_limit(*MEMBERS_LIMIT), optional=True)
+    cursor = field(optional(cursor), optional=True)
+
+
+@request("group.info")
+class GroupInfo:
+    group = field(name)
+
+
+@request("group.set")
+class GroupSet:
+    group = field(name)
+    title = field(optional(title), optional=True)
+    visibility = field(optional(oneOf(VISIBILITIES)), optional=True)
+    history = field(optional(oneOf(HISTORY_RULES)), optional=True)
+
+    def validate(self):
+        if self.title is None and self.visibility is None and self.history is None:
+            raise BadRequest("give at least one of the fields 'title', 'visibility' and 'history'")
+
+
+@request("group.add")
+class GroupAdd:
+    group = field(name)
+    user = field(name)
+
+
+@request("group.kick")
+class GroupKick:
+    group = field(name)
+    user = field(name)
+
+
+@request("group.ban")
+class GroupBan:
+    group = field(name)
+    user = field(name)
+
+
+@request("group.unban")
+class GroupUnban:
+    group = field(name)
+    user = field(name)
+
+
+@request("group.role")
+class GroupRole:
+    group = field(name)
+    user = field(name)
+    role = field(oneOf(ROLES))
+
+
+@request("group.delete")
+class GroupDelete:
+    group = field(name)
+
+
+@request("group.directory")
+class GroupDirectory:
+    prefix = field(optional(prefix), optional=True)
+    limit = field(_limit(*DIRECTORY_LIMIT), optional=True)
+    cursor = field(optional(cursor), optional=True)
 
 
 @request("group.send")
@@ -386,6 +486,17 @@ def groupEvent(group, user, joined):
     A C{group} event: C{user} joined or left C{group}.
     """
     return {"type": "group", "group": group, "user": user, "event": "joined" if joined else "left"}
+
+
+def groupChange(group, user, event, by, **fields):
+    """
+    A C{group} event of 1.1 about C{user} (C{"added"}, C{"kicked"},
+    C{"banned"}, C{"role"} with C{role}, C{"updated"}, C{"deleted"}),
+    made by C{by}.
+    """
+    change = {"type": "group", "group": group, "user": user, "event": event, "by": by}
+    change.update(fields)
+    return change
 
 
 def msgIdKey(value):

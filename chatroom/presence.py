@@ -178,19 +178,74 @@ class Presence:
         self.relay.membership(user, group, False)
         self.relay.unwatchGroups([group])
 
-    def relayedMembership(self, user, group, joined):
+    def relayedMembership(self, user, group, joined, payload=None):
         """
-        C{user} joined or left C{group} on another node: its connections
+        C{user} joined or left C{group} on another node (or was added or
+        removed there, with the event C{payload} for it): its connections
         here follow.
         """
         if user not in self.registry:
             return
+        if payload is not None:
+            self.delivery.toUsers((user,), payload)
         if joined:
             self.registry.joined(user, group)
             self.relay.watchGroups([group])
         else:
             self.registry.left(user, group)
             self.relay.unwatchGroups([group])
+
+    async def added(self, group, user, payload, exclude=None):
+        """
+        C{user} was added to C{group} by someone else: its connections on
+        every node follow the group, and the members and the user are told
+        (C{payload}).
+        """
+        self.registry.joined(user, group)
+        await self.relay.watchGroups([group])
+        self._tell(group, user, payload, exclude)
+        self.relay.membership(user, group, True, payload)
+
+    def removed(self, group, user, payload, exclude=None):
+        """
+        C{user} was removed from C{group} (kicked, banned): the members and
+        the user are told (C{payload}), and its connections on every node
+        get nothing more of the group.
+        """
+        self._tell(group, user, payload, exclude)
+        self.registry.left(user, group)
+        self.relay.unwatchGroups([group])
+        self.relay.membership(user, group, False, payload)
+
+    def _tell(self, group, user, payload, exclude):
+        # The user hears it on the other nodes with its membership change.
+        audience = set(self.registry.members(group))
+        audience.add(user)
+        self.delivery.toUsers(audience, payload, exclude)
+        self.relay.groupEvent(group, payload, skip=user)
+
+    def announce(self, group, payload, exclude=None):
+        """
+        A C{group} event (encoded) for the group's members on every node.
+        """
+        self.delivery.groupEvent(group, payload, exclude)
+
+    def deleted(self, group, payload, exclude=None):
+        """
+        C{group} was deleted: tell its members (C{payload}) and forget it,
+        on every node.
+        """
+        self.relayedDeletion(group, payload, exclude)
+        self.relay.deleted(group, payload)
+
+    def relayedDeletion(self, group, payload, exclude=None):
+        """
+        C{group} was deleted (here or on another node): its members here
+        are told and get nothing more of it.
+        """
+        self.delivery.toUsers(list(self.registry.members(group)), payload, exclude)
+        self.registry.dropGroup(group)
+        self.relay.unwatchGroups([group])
 
     # This node's record in the store.
 

@@ -120,6 +120,14 @@ class PresenceRegistry:
             groups.discard(group)
             self._discard(group, user)
 
+    def dropGroup(self, group):
+        """
+        Forget C{group} (deleted) for every user here.
+        """
+        self._groupSizes.pop(group, None)
+        for user in self._groupUsers.pop(group, ()):
+            self._userGroups.get(user, set()).discard(group)
+
     def groupSize(self, group):
         """
         The last known member count of C{group} (0 if never seen).

@@ -48,7 +48,7 @@ class Relay:
         self._handlers = {
             b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
             b"p": self._presence, b"j": self._joined, b"l": self._left,
-            b"h": self._hello,
+            b"h": self._hello, b"f": self._groupEventAbout, b"u": self._membershipEvent, b"x": self._deleted,
         }
         store.listen(self.received)
         store.onListening(self._listening)
@@ -134,21 +134,39 @@ class Relay:
             self.store.publishToGroup(group, _SEP.join(
                 [b"g", self._encodedNode, group.encode("utf-8"), msgId.encode(), payload]))
 
-    def groupEvent(self, group, payload):
+    def groupEvent(self, group, payload, skip=None):
         """
-        Send a C{group} event to the other nodes with members online.
+        Send a C{group} event to the other nodes with members online (but
+        not to C{skip}, the user it is about, told by L{membership}).
         """
         if self.multiNode:
-            self.store.publishToGroup(group, _SEP.join([b"e", self._encodedNode, group.encode("utf-8"), payload]))
+            if skip is None:
+                envelope = [b"e", self._encodedNode, group.encode("utf-8"), payload]
+            else:
+                envelope = [b"f", self._encodedNode, group.encode("utf-8"), skip.encode("utf-8"), payload]
+            self.store.publishToGroup(group, _SEP.join(envelope))
 
-    def membership(self, user, group, joined):
+    def membership(self, user, group, joined, payload=None):
         """
         Tell the other nodes that C{user} joined or left C{group}, so that
-        its connections there follow the group.
+        its connections there follow the group (and get C{payload}, the
+        event of its being added or removed, if given).
         """
         if self.multiNode:
-            kind = b"j" if joined else b"l"
-            self.store.broadcast(_SEP.join([kind, self._encodedNode, user.encode("utf-8"), group.encode("utf-8")]))
+            parts = [user.encode("utf-8"), group.encode("utf-8")]
+            if payload is None:
+                kind = b"j" if joined else b"l"
+            else:
+                kind = b"u"
+                parts += [b"1" if joined else b"0", payload]
+            self.store.broadcast(_SEP.join([kind, self._encodedNode] + parts))
+
+    def deleted(self, group, payload):
+        """
+        Tell the other nodes with members of C{group} that it was deleted.
+        """
+        if self.multiNode:
+            self.store.publishToGroup(group, _SEP.join([b"x", self._encodedNode, group.encode("utf-8"), payload]))
 
     def presence(self, user, groups, payload):
         """
@@ -208,6 +226,18 @@ class Relay:
     def _left(self, origin, rest):
         user, group = (part.decode("utf-8") for part in rest.split(_SEP, 1))
         self._presenceOf.relayedMembership(user, group, False)
+
+    def _groupEventAbout(self, origin, rest):
+        group, skip, payload = rest.split(_SEP, 2)
+        self._delivery.relayedGroupEvent(group.decode("utf-8"), payload, skip.decode("utf-8"))
+
+    def _membershipEvent(self, origin, rest):
+        user, group, joined, payload = rest.split(_SEP, 3)
+        self._presenceOf.relayedMembership(user.decode("utf-8"), group.decode("utf-8"), joined == b"1", payload)
+
+    def _deleted(self, origin, rest):
+        group, payload = rest.split(_SEP, 1)
+        self._presenceOf.relayedDeletion(group.decode("utf-8"), payload)
 
     def _hello(self, origin, rest):
         if origin not in self.nodes:

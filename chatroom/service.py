@@ -63,9 +63,10 @@ class ChatService(Service):
         for handler in (
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
                            hasher, limiter.logins),
-            ChatHandler(store.messages, presence, delivery),
+            ChatHandler(store.messages, presence, delivery, self.admins),
             GroupHandler(store.groups, store.messages, presence, delivery,
-                         limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers),
+                         limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers,
+                         store.accounts, self.admins),
         ):
             dispatcher.addHandler(handler)
         # Requests wait for _prepare (see Dispatcher.storageReady).

@@ -80,6 +80,8 @@ def test_everyRequestHasAHandler(dispatcher):
     assert dispatcher.types() == set(REQUESTS) == {
         "register", "login", "logout", "users", "send", "group.create", "group.join",
         "group.leave", "group.list", "group.members", "group.send", "history", "ack", "ping",
+        "group.info", "group.set", "group.add", "group.kick", "group.ban", "group.unban", "group.role",
+        "group.delete", "group.directory",
     }
 
 

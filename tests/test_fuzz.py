@@ -196,6 +196,8 @@ validValues = {
     "password": nonEmpty, "text": nonEmpty, "name": nonEmpty, "cursor": nonEmpty,
     "cid": st.one_of(nonEmpty, st.integers(-2**62, 2**62)),
     "limit": st.integers(1, 200), "before": msgIds, "upto": msgIds,
+    "title": nonEmpty, "prefix": names, "visibility": st.sampled_from(["public", "private"]),
+    "history": st.sampled_from(["shared", "joined"]), "role": st.sampled_from(["owner", "admin", "member"]),
 }
 
 fieldNames = sorted({key for cls in REQUESTS.values() for _, key, _, _ in cls._fields} | {"id", "type"})
@@ -359,6 +361,7 @@ def test_lone_surrogates_in_every_field():
     example = {
         "user": "alice", "to": "bob", "with": "bob", "group": "lobby", "password": "pw", "text": "你好",
         "name": "Alice", "cursor": "a", "cid": "c", "limit": 1, "before": "1-0", "upto": "1-0",
+        "title": "标题", "prefix": "l", "visibility": "public", "history": "shared", "role": "admin",
     }
     for wireType, cls in sorted(REQUESTS.items()):
         for _, key, _, _ in cls._fields:

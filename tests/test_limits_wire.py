@@ -432,7 +432,8 @@ async def test_groupsPerUserCapped(make_chat):
     await bob.request("group.create", group="四")
     await expectError(alice, "bad_request", "group.join", group="四")
     assert (await alice.request("group.list"))["groups"] == sorted(["lobby", "一", "二"])
-    assert (await bob.request("group.members", group="四"))["members"] == [{"user": "bob", "online": True}]
+    assert (await bob.request("group.members", group="四"))["members"] == [
+        {"user": "bob", "online": True, "role": "owner"}]
     # "三" was not made: bob may.
     await bob.request("group.create", group="三")
     await alice.request("group.join", group="一")

@@ -156,9 +156,9 @@ async def test_lobby(chat):
     bob = await chat.user("bob")
     members = (await bob.request("group.members", group="lobby"))["members"]
     assert sorted(members, key=lambda m: m["user"]) == [
-        {"user": "alice", "online": True},
-        {"user": "bob", "online": True},
-        {"user": "carol", "online": False},
+        {"user": "alice", "online": True, "role": "member"},
+        {"user": "bob", "online": True, "role": "member"},
+        {"user": "carol", "online": False, "role": "member"},
     ]
     await alice.request("logout")
     await bob.event(type="presence", user="alice", status="offline")

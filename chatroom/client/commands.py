@@ -9,7 +9,7 @@ offers.
 """
 
 from chatroom import errors
-from chatroom.client import display
+from chatroom.client import display, groupcommands
 from chatroom.client.conversation import Conversation
 from chatroom.messages import name as checkName
 
@@ -25,9 +25,10 @@ HELP = {
     "g": ("GROUP TEXT", "send one message to GROUP"),
     "join": ("GROUP", "join GROUP (created if it does not exist)"),
     "leave": ("GROUP", "leave GROUP"),
-    "groups": ("", "the groups you are in"),
-    "members": ("GROUP", "who is in GROUP, and who of them is online"),
-    "history": ("[USER | #GROUP] [N | more]", "earlier messages of a conversation"),
+    "groups": ("", "the groups you are in, with your role"),
+    "members": ("[#GROUP] [more]", "who is in a group, their roles, who is online"),
+    "history": ("[USER | #GROUP] [N | more]", "earlier messages (shared|joined [#GROUP]: a group's rule)"),
+    **groupcommands.HELP,
     "unread": ("", "show again the messages missed while you were away"),
     "menu": ("", "leave the conversation and show the menu"),
     "quit": ("", "leave chatroom-client"),
@@ -47,6 +48,7 @@ ARGUMENTS = {
     "leave": ("group",),
     "members": ("group",),
     "history": ("conversation",),
+    **groupcommands.ARGUMENTS,
 }
 
 #: seconds /quit waits for messages still on their way
@@ -56,7 +58,7 @@ HISTORY_DEFAULT = 20
 CHAT_CONTEXT = 10
 
 
-class Commands:
+class Commands(groupcommands.GroupCommands):
     """
     The slash commands of a L{chatroom.client.console.Console}.
     """
@@ -180,29 +182,6 @@ class Commands:
             self.console.changed()
         self.out("* you left #%s" % (group,))
 
-    async def cmd_groups(self, args):
-        if self._needLogin():
-            return
-        reply = await self.connection.request("group.list")
-        groups = [g for g in reply.get("groups", []) if isinstance(g, str)]
-        self.console.groups.update(groups)
-        if groups:
-            self.out("Your groups: " + ", ".join("#" + display.clean(g) for g in groups))
-        else:
-            self.out("You are in no group; /join GROUP")
-
-    async def cmd_members(self, args):
-        if self._needLogin():
-            return
-        group = checkName("group", args.lstrip("#"))
-        reply = await self.connection.request("group.members", group=group)
-        members = [m for m in reply.get("members", []) if isinstance(m, dict)]
-        online = [m for m in members if m.get("online")]
-        self.console.users.update(m["user"] for m in members if isinstance(m.get("user"), str))
-        self.out("Members of #%s (%d, %d online):" % (group, len(members), len(online)))
-        for m in members:
-            self.out("  %s%s" % (display.clean(m.get("user", "?")), "  (online)" if m.get("online") else ""))
-
     # Messages.
 
     def cmd_msg(self, args):
@@ -254,6 +233,8 @@ class Commands:
         if self._needLogin():
             return
         words = args.split()
+        if words and words[0] in ("shared", "joined"):
+            return await self.historyRule(words[0], " ".join(words[1:]))
         conversation, limit, more = self.console.conversation, HISTORY_DEFAULT, False
         for word in words:
             if word.lower() == "more":

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from chatroom.client import display
 from chatroom.client.commands import Commands
 from chatroom.client.connection import NotConnected
+from chatroom.client.conversation import Conversation
 from chatroom.client.menu import Menu
 from chatroom.errors import ChatError
 
@@ -326,11 +327,22 @@ class Console:
             group, user = event.get("group"), event.get("user")
             if isinstance(user, str):
                 self.users.add(user)
-            if user == self.user and isinstance(group, str):
-                (self.groups.add if event.get("event") == "joined" else self.groups.discard)(group)
+            if isinstance(group, str):
+                self._groupChanged(group, user, event.get("event"))
             self.out(display.groupChange(event, self.now))
         else:
             self.log.info("ignored event {event!r}", event=event)
+
+    def _groupChanged(self, group, user, kind):
+        # Follow my own groups; a group I am out of is no longer where
+        # plain lines go.
+        if kind in ("joined", "added") and user == self.user:
+            self.groups.add(group)
+        elif kind == "deleted" or (kind in ("left", "kicked", "banned") and user == self.user):
+            self.groups.discard(group)
+            if kind != "left" and self.conversation == Conversation(group=group):
+                self.conversation = None
+                self.changed()
 
     def showMessage(self, conversation, event):
         """

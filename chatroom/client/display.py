@@ -85,15 +85,97 @@ def presence(event, now=None):
 
 def groupChange(event, now=None):
     """
-    C{[12:03] * alice joined #lobby}.
+    C{[12:03] * alice joined #lobby}, C{[12:03] * 李四 was added to #项目组
+    by 张三}: one line for every kind of C{group} event.
     """
-    verb = "joined" if event.get("event") == "joined" else "left"
-    return "[%s] * %s %s #%s" % (
-        stamp(_nowMs(now), now),
-        clean(event.get("user", "?")),
-        verb,
-        clean(event.get("group", "?")),
-    )
+    kind = event.get("event")
+    fields = {"user": clean(event.get("user", "?")), "group": clean(event.get("group", "?")),
+              "by": clean(event.get("by", "?"))}
+    if kind == "role":
+        role = event.get("role")
+        fields["role"] = {"owner": "the owner", "admin": "an admin"}.get(role, "a plain member")
+        line = "%(user)s is now %(role)s of #%(group)s (by %(by)s)"
+    elif kind == "updated":
+        changes = {k: event[k] for k in ("title", "visibility", "history") if isinstance(event.get(k), str)}
+        fields["changes"] = settings(changes)
+        line = "%(by)s changed #%(group)s: %(changes)s"
+    else:
+        line = _GROUP_EVENTS.get(kind, "%(user)s left #%(group)s")
+    return "[%s] * %s" % (stamp(_nowMs(now), now), line % fields)
+
+
+_GROUP_EVENTS = {
+    "joined": "%(user)s joined #%(group)s",
+    "left": "%(user)s left #%(group)s",
+    "added": "%(user)s was added to #%(group)s by %(by)s",
+    "kicked": "%(user)s was removed from #%(group)s by %(by)s",
+    "banned": "%(user)s was banned from #%(group)s by %(by)s",
+    "deleted": "#%(group)s was deleted by %(by)s",
+}
+
+
+def settings(changes):
+    """
+    Group settings as words: C{title “…”, private, history from joining}.
+    """
+    words = []
+    for key, value in sorted(changes.items()):
+        if key == "title":
+            words.append("title “%s”" % (clean(value),) if value else "no title")
+        elif key == "visibility":
+            words.append("private" if value == "private" else "public")
+        elif key == "history":
+            words.append("history from joining" if value == "joined" else "history shared with newcomers")
+    return ", ".join(words)
+
+
+def groupInfo(info):
+    """
+    One line about a group, from C{group.info}.
+    """
+    title = info.get("title")
+    owner = info.get("owner")
+    return "#%s%s: %s, %s, %s members%s%s" % (
+        clean(info.get("group", "?")), " “%s”" % (clean(title),) if title else "",
+        "private" if info.get("visibility") == "private" else "public",
+        "history from joining" if info.get("history") == "joined" else "shared history",
+        info.get("members", "?"), ", owner %s" % (clean(owner),) if owner else "",
+        ", you are %s" % (clean(info["role"]),) if info.get("role") else "")
+
+
+def _table(rows):
+    # Rows of cells, each column as wide as its widest cell (wide
+    # characters counted twice).
+    if not rows:
+        return []
+    columns = [max(width(row[i]) for row in rows) + 2 for i in range(len(rows[0]) - 1)]
+    return [("".join(pad(cell, w) for cell, w in zip(row, columns)) + row[-1]).rstrip() for row in rows]
+
+
+def groupTable(detail):
+    """
+    The caller's groups (C{group.list}'s C{detail}): name, role,
+    visibility, title.
+    """
+    return _table([["#" + clean(d.get("group", "?")), clean(d.get("role") or "member"),
+                    "private" if d.get("visibility") == "private" else "public", clean(d.get("title") or "")]
+                   for d in detail])
+
+
+def memberTable(members):
+    """
+    Members: name, role (plain members left blank), online.
+    """
+    return _table([[clean(m.get("user", "?")), "" if m.get("role") in (None, "member") else clean(m["role"]),
+                    "online" if m.get("online") else ""] for m in members])
+
+
+def directoryTable(groups):
+    """
+    Public groups: name, members, title.
+    """
+    return _table([["#" + clean(g.get("group", "?")), "%s members" % (g.get("members", "?"),),
+                    clean(g.get("title") or "")] for g in groups])
 
 
 def missed(batches, me=None, now=None):

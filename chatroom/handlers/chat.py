@@ -12,12 +12,15 @@ class ChatHandler:
     Direct messages, history and read positions.
     """
 
-    def __init__(self, messages, presence, delivery):
+    def __init__(self, messages, presence, delivery, admins=frozenset()):
         """
         @param messages: the L{IMessageStore}.
         @param presence: the L{Presence} that knows where users are.
         @param delivery: the L{Delivery} of stored messages.
+        @param admins: the server admins' user names (they may read any
+            group's history).
         """
+        self.admins = frozenset(admins)
         self.messages = messages
         self.presence = presence
         self.delivery = delivery
@@ -37,7 +40,8 @@ class ChatHandler:
     async def history(self, session, request):
         user = session.user
         conversation = Conversation.of(request)
-        entries, more = await self.messages.history(user, conversation, request.before, request.limit)
+        admin = conversation.kind == "g" and user in self.admins
+        entries, more = await self.messages.history(user, conversation, request.before, request.limit, admin=admin)
         messages = []
         for msgId, fields in entries:
             sender = fields.get("f")

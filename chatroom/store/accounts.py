@@ -6,13 +6,14 @@ User accounts: password hashes and display names.
 from zope.interface import implementer
 
 from chatroom.store import faults, keys
+from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IAccountStore
 from chatroom.store.scripts import Script
 
 LOBBY = "lobby"
 
 _register = Script("register")
-_join = Script("group_join")
+_join = Script("group_join", ["_group"])
 
 
 @implementer(IAccountStore)
@@ -42,7 +43,7 @@ class AccountStore:
         """
         Record a new account's lobby membership (again: it is idempotent).
         """
-        await self.link.run(_join, [keys.group(LOBBY), keys.groupMembers(LOBBY), keys.groupStream(LOBBY)], [user])
+        await self.link.run(_join, keys.groupKeys(LOBBY), [user, 0, LOBBY, 0])
         self.faults("register.joined")
         await self.link.execute("HDEL", keys.user(user), "new")
 
@@ -60,4 +61,5 @@ class AccountStore:
         """
         Make sure the lobby exists: it always does.
         """
-        return self.link.execute("HSETNX", keys.group(LOBBY), "created", "0")
+        return allOf([self.link.execute("HSETNX", keys.group(LOBBY), "created", "0"),
+                      self.link.execute("ZADD", keys.DIRECTORY, 0, LOBBY)])

@@ -298,10 +298,12 @@ def _translate(failure, conn=None):
         if code == "ERR":
             # Redis 7 writes a script's error_reply('no_such_user') as
             # "ERR no_such_user"; Redis 6 without the prefix.
-            code = message[4:]
+            message = message[4:]
+            code = message.split(" ", 1)[0]
         cls = _SCRIPT_ERRORS.get(code)
         if cls is not None:
-            raise cls()
+            # A script may follow the code with a sentence for the client.
+            raise cls(message[len(code) + 1:] or None)
         if code == "READONLY":
             # Connected to a master that became a replica (a failover):
             # reconnect, to wherever Sentinel says the master is now.

@@ -37,28 +37,83 @@ class IAccountStore(Interface):
 
 class IGroupStore(Interface):
     """
-    Groups and their members.
+    Groups, their members, roles, bans and settings.  Every method taking
+    C{admin} is told whether the caller is a server admin (every right of
+    an owner in every group); who may do what is checked with the change.
+    For a private group, a caller who is not a member (nor a server admin)
+    gets L{NotMember} from every method but L{create} and L{join}.
     """
 
-    def create(group, user, maxGroups=0):
+    def create(group, user, maxGroups=0, visibility="public", history="shared", title=""):
         """
-        Create C{group} with C{user} as first member; L{GroupExists}.
-        L{BadRequest} (nothing changed) if C{user} is in C{maxGroups}
-        groups already (0: no limit), checked first.
+        Create C{group} with C{user} as first member and owner;
+        L{GroupExists}.  L{BadRequest} (nothing changed) if C{user} is in
+        C{maxGroups} groups already (0: no limit), checked first.
         """
 
-    def join(group, user, maxGroups=0, maxMembers=0):
+    def join(group, user, maxGroups=0, maxMembers=0, admin=False):
         """
         Make C{user} a member of C{group}: C{False} if it already was;
-        L{NoSuchGroup}.  Its read position starts at the newest message.
+        L{NoSuchGroup}; L{Forbidden} if the group is private or bans
+        C{user}.  Its read position starts at the newest message.
         L{BadRequest} (nothing changed) if C{user} is in C{maxGroups}
         groups (checked first) or C{group} has C{maxMembers} members (0:
         no limit; the lobby has none), unless C{user} is in it already.
         """
 
+    def add(group, actor, user, maxGroups=0, maxMembers=0, admin=False):
+        """
+        C{actor} adds C{user}: C{False} if it was a member.  The owner and
+        admins may, and any member of a public group; L{Forbidden} for a
+        banned C{user}; the caps as for L{join}.
+        """
+
     def leave(group, user):
         """
-        Remove C{user} from C{group}; L{NoSuchGroup}, L{NotMember}.
+        Remove C{user} from C{group}: a L{chatroom.store.groups.Removal}
+        (ownership passes on; a group left empty is deleted, the lobby
+        excepted); L{NoSuchGroup}, L{NotMember}.
+        """
+
+    def kick(group, actor, user, admin=False):
+        """
+        C{actor} removes C{user}: a L{Removal}.  The owner may remove
+        anyone else, admins plain members only (L{Forbidden}).
+        """
+
+    def ban(group, actor, user, admin=False):
+        """
+        C{actor} bans C{user} (removed if a member): a L{Removal}; rights
+        as for L{kick}.
+        """
+
+    def unban(group, actor, user, admin=False):
+        """
+        C{actor} lifts C{user}'s ban: whether there was one.
+        """
+
+    def setRole(group, actor, user, role, admin=False):
+        """
+        The owner gives C{user} C{role} (C{"owner"} hands ownership over,
+        the old owner becoming an admin): C{(changed, previous owner or
+        None)}.
+        """
+
+    def configure(group, actor, settings, admin=False):
+        """
+        The owner or an admin changes C{settings} (C{title},
+        C{visibility}, C{history}): a dict of those that changed.  The
+        lobby stays public and shared (L{Forbidden}).
+        """
+
+    def delete(group, actor, admin=False):
+        """
+        The owner deletes C{group} (never the lobby): the members it had.
+        """
+
+    def info(group, user, admin=False):
+        """
+        A L{chatroom.store.groups.GroupInfo} of C{group} for C{user}.
         """
 
     def groupsOf(user):
@@ -66,9 +121,22 @@ class IGroupStore(Interface):
         The names of C{user}'s groups, sorted.
         """
 
-    def members(group):
+    def detailsOf(user):
         """
-        C{[(user, online), ...]} sorted by name; L{NoSuchGroup}.
+        C{[(group, {"title", "role", "visibility"}), ...]} of C{user}'s
+        groups, sorted.
+        """
+
+    def members(group, user, cursor=None, limit=100, admin=False):
+        """
+        C{([(user, online, role), ...], next cursor or None, total)}: a
+        page of members, longest-standing first; L{NoSuchGroup}.
+        """
+
+    def directory(prefix="", cursor=None, limit=50):
+        """
+        C{([(group, title, members), ...], next cursor or None)}: public
+        groups whose names start with C{prefix}, by name.
         """
 
     def size(group):
@@ -107,11 +175,12 @@ class IMessageStore(Interface):
         and never past the newest message: C{True} if it moved.
         """
 
-    def history(user, conversation, before, limit):
+    def history(user, conversation, before, limit, admin=False):
         """
         C{(entries, more)}: up to C{limit} messages before C{before} (or
         the newest), oldest first, each C{(msg_id, {"f": sender, "t":
-        text})}.
+        text})}; of a group, from the user's joining if it joined under the
+        "joined" rule; a server C{admin} may read any group's.
         """
 
     def unread(user):

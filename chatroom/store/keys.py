@@ -17,6 +17,9 @@ NODES = "{nodes}"
 BROADCAST = "{nodes}:events"
 #: The layout version written by the release that made the data.
 LAYOUT = "{layout}"
+#: The directory of public groups (a sorted set, every score 0; its own slot,
+#: a derived index like the user's groups index).
+DIRECTORY = "{dir}"
 
 
 def user(name):
@@ -72,6 +75,37 @@ def group(name):
 def groupMembers(name):
     """A group's members: user -> msg_id of the newest message at joining."""
     return "{g:%s}:members" % (name,)
+
+
+def groupRoles(name):
+    """A group's roles: user -> "owner" or "admin" (plain members absent)."""
+    return "{g:%s}:roles" % (name,)
+
+
+def groupBans(name):
+    """The users banned from a group (a set)."""
+    return "{g:%s}:bans" % (name,)
+
+
+def groupOrder(name):
+    """A group's members by seniority: user -> join sequence (sorted set)."""
+    return "{g:%s}:order" % (name,)
+
+
+def groupFrom(name):
+    """Where a member's view of history starts (members who joined under
+    the "joined" history rule): user -> msg_id."""
+    return "{g:%s}:from" % (name,)
+
+
+def groupKeys(name):
+    """
+    Every key of a group's slot that the group scripts take, in their
+    KEYS order: hash, members, stream, read positions, order, roles, bans,
+    history starts.
+    """
+    return [group(name), groupMembers(name), groupStream(name), groupRead(name),
+            groupOrder(name), groupRoles(name), groupBans(name), groupFrom(name)]
 
 
 def groupStream(name):

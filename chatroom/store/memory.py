@@ -20,10 +20,8 @@ from zope.interface import implementer
 from chatroom import errors
 from chatroom.messages import Conversation, directIdentity, groupIdentity, msgIdKey
 from chatroom.store.accounts import LOBBY
-from chatroom.store.groups import groupFull, memberCap, tooManyGroups
-from chatroom.store.interfaces import (
-    IAccountStore, IChatStore, IGroupStore, IMessageStore, INodeStore, IPresenceStore,
-)
+from chatroom.store.interfaces import IAccountStore, IChatStore, IMessageStore, INodeStore, IPresenceStore
+from chatroom.store.memgroups import GroupData, MemoryGroupStore
 from chatroom.store.messages import DEFAULT_RETENTION, Stored
 
 #: Seconds a cid is remembered.
@@ -36,20 +34,28 @@ class _Stream:
     {"f": sender, "t": text})}.
     """
 
-    __slots__ = ("ids", "keys", "fields")
+    __slots__ = ("ids", "keys", "fields", "floor")
 
     def __init__(self):
         self.ids = []
         self.keys = []
         self.fields = []
+        self.floor = (0, 0)
+
+    def clear(self):
+        # As XTRIM MAXLEN 0: the entries go, the last id stays.
+        if self.keys:
+            self.floor = self.keys[-1]
+        self.ids, self.keys, self.fields = [], [], []
 
     def last(self):
         return self.ids[-1] if self.ids else None
 
     def add(self, now, sender, text, retention):
         ms = int(now * 1000)
-        if self.keys and self.keys[-1][0] >= ms:
-            key = (self.keys[-1][0], self.keys[-1][1] + 1)
+        last = self.keys[-1] if self.keys else self.floor
+        if last[0] >= ms:
+            key = (last[0], last[1] + 1)
         else:
             key = (ms, 0)
         msgId = "%d-%d" % key
@@ -94,6 +100,7 @@ class MemoryData:
         self.nodes = set()
         self.alive = {}
         self.channels = defaultdict(set)
+        self.groupData = GroupData()
 
     def lastOf(self, identity):
         stream = self.streams.get(identity)
@@ -105,16 +112,16 @@ class MemoryData:
             return found[0]
         return None
 
-    def conversationError(self, user, conversation):
+    def conversationError(self, user, conversation, admin=False):
         # As the scripts' conversationError: an unknown peer or group, or a
-        # group the user is not in.
+        # group the user is not in (a server admin may read any).
         if conversation.kind == "u":
             if conversation.name not in self.users:
                 return errors.NoSuchUser()
         else:
             if conversation.name not in self.groups:
                 return errors.NoSuchGroup()
-            if user not in self.members[conversation.name]:
+            if user not in self.members[conversation.name] and not admin:
                 return errors.NotMember()
         return None
 
@@ -156,10 +163,7 @@ class MemoryAccountStore:
             raise errors.UserExists()
         data.users[user] = (passwordHash, displayName)
         data.groups.add(LOBBY)
-        position = data.lastOf(groupIdentity(LOBBY)) or "0-0"
-        data.members[LOBBY][user] = position
-        data.userGroups[user].add(LOBBY)
-        data.read[user]["g:" + LOBBY] = position
+        MemoryGroupStore(data).addMember(LOBBY, user)
 
     async def credentials(self, user):
         found = self.data.users.get(user)
@@ -169,70 +173,6 @@ class MemoryAccountStore:
 
     async def ensureLobby(self):
         self.data.groups.add(LOBBY)
-
-
-@implementer(IGroupStore)
-class MemoryGroupStore:
-    """
-    Groups in memory.
-    """
-
-    def __init__(self, data):
-        self.data = data
-
-    def _checkGroups(self, user, group, maxGroups):
-        # As group_index_add.lua: a group the user's index holds already
-        # takes no new place under the cap.
-        groups = self.data.userGroups.get(user, ())
-        if maxGroups and group not in groups and len(groups) >= maxGroups:
-            raise tooManyGroups(maxGroups)
-
-    async def create(self, group, user, maxGroups=0):
-        data = self.data
-        self._checkGroups(user, group, maxGroups)
-        if group in data.groups:
-            raise errors.GroupExists()
-        data.groups.add(group)
-        data.members[group][user] = "0-0"
-        data.userGroups[user].add(group)
-        data.read[user]["g:" + group] = "0-0"
-
-    async def join(self, group, user, maxGroups=0, maxMembers=0):
-        data = self.data
-        self._checkGroups(user, group, maxGroups)
-        if group not in data.groups:
-            raise errors.NoSuchGroup()
-        if user in data.members[group]:
-            return False
-        maxMembers = memberCap(group, maxMembers)
-        if maxMembers and len(data.members[group]) >= maxMembers:
-            raise groupFull(maxMembers)
-        position = data.lastOf(groupIdentity(group)) or "0-0"
-        data.members[group][user] = position
-        data.userGroups[user].add(group)
-        data.read[user]["g:" + group] = position
-        return True
-
-    async def leave(self, group, user):
-        data = self.data
-        if group not in data.groups:
-            raise errors.NoSuchGroup()
-        if data.members[group].pop(user, None) is None:
-            raise errors.NotMember()
-        data.userGroups[user].discard(group)
-        data.read[user].pop("g:" + group, None)
-
-    async def groupsOf(self, user):
-        return sorted(self.data.userGroups.get(user, ()))
-
-    async def members(self, group):
-        data = self.data
-        if group not in data.groups:
-            raise errors.NoSuchGroup()
-        return sorted((user, user in data.online) for user in data.members[group])
-
-    async def size(self, group):
-        return len(self.data.members.get(group, ()))
 
 
 @implementer(IMessageStore)
@@ -295,13 +235,17 @@ class MemoryMessageStore:
             data.pending[user].pop(conversation.name, None)
         return True
 
-    async def history(self, user, conversation, before, limit):
+    async def history(self, user, conversation, before, limit, admin=False):
         data = self.data
-        refused = data.conversationError(user, conversation)
+        refused = data.conversationError(user, conversation, admin)
         if refused is not None:
             raise refused
         stream = data.streams.get(conversation.identity(user))
         entries = stream.before(before, limit + 1) if stream is not None else []
+        if conversation.kind == "g":
+            start = data.groupData.visibleFrom[conversation.name].get(user)
+            if start is not None:
+                entries = [e for e in entries if _before(start, e[0])]
         more = len(entries) > limit
         entries = entries[:limit]
         entries.reverse()
@@ -320,7 +264,10 @@ class MemoryMessageStore:
             else:
                 del pending[peer]
         for group in data.userGroups.get(user, ()):
-            position = read.get("g:" + group, "0-0")
+            joined = data.members[group].get(user, "0-0")
+            position = read.get("g:" + group, joined)
+            if _before(position, joined):
+                position = joined
             last = data.lastOf(groupIdentity(group))
             if last is not None and _before(position, last):
                 found.append((Conversation("g", group), position))

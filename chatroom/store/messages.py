@@ -174,10 +174,12 @@ class MessageStore:
             await self._mustExist(user, conversation.name)
         return bool(int(await self.link.run(_ack, _conversationKeys(user, conversation), [user, upto])))
 
-    async def history(self, user, conversation, before, limit):
+    async def history(self, user, conversation, before, limit, admin=False):
         """
         Up to C{limit} messages of C{conversation} before C{before} (a msg_id
-        or C{None} for the newest), oldest first.
+        or C{None} for the newest), oldest first; for a group, from the
+        user's joining if it joined under the "joined" rule.  A server
+        C{admin} may read any group's.
 
         @return: C{(entries, more)}; each entry is C{(msg_id, fields)}.
         """
@@ -185,8 +187,10 @@ class MessageStore:
             await self._mustExist(user, conversation.name)
         conversationKeys = _conversationKeys(user, conversation)
         del conversationKeys[1]
+        if conversation.kind == "g":
+            conversationKeys.append(keys.groupFrom(conversation.name))
         end = "+" if before is None else "(" + before
-        entries = await self.link.run(_history, conversationKeys, [user, end, limit + 1])
+        entries = await self.link.run(_history, conversationKeys, [user, end, limit + 1, 1 if admin else 0])
         more = len(entries) > limit
         entries = entries[:limit]
         entries.reverse()

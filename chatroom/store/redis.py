@@ -82,9 +82,10 @@ class RedisStore(Service):
         Migrate data written by release 0.1 to this layout, once (see
         L{chatroom.store.migrate}); nodes starting meanwhile wait for it.
         """
-        from chatroom.store.migrate import migrate
+        from chatroom.store.migrate import buildDirectory, migrate
 
         await migrate(self.link)
+        await buildDirectory(self.link)
 
     def onConnected(self, f):
         """

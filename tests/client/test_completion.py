@@ -13,8 +13,9 @@ GROUPS = {"lobby", "大厅", "dev"}
 
 
 def test_command_names():
-    assert complete("/")[1][:3] == ["/chat", "/g", "/groups"]
+    assert {"/chat", "/g", "/groups", "/kick", "/directory", "/delgroup"} <= set(complete("/")[1])
     assert complete("/gr") == ("/gr", ["/groups"])
+    assert complete("/de") == ("/de", ["/delgroup", "/deop"])
     assert complete("/h") == ("/h", ["/help", "/history"])
 
 
@@ -28,6 +29,15 @@ def test_user_argument():
 def test_group_argument():
     assert complete("/join l", USERS, GROUPS) == ("l", ["lobby"])
     assert complete("/g #大", USERS, GROUPS) == ("#大", ["#大厅"])
+
+
+def test_group_commands_complete_the_group_then_the_user():
+    assert complete("/kick #大", USERS, GROUPS) == ("#大", ["#大厅"])
+    assert complete("/kick #大厅 小", USERS, GROUPS) == ("小", ["小明", "小红"])
+    # Talking to a group, the user comes first.
+    assert complete("/op 小", USERS, GROUPS) == ("小", ["小明", "小红"])
+    assert complete("/delgroup d", USERS, GROUPS) == ("d", ["dev"])
+    assert complete("/members #l", USERS, GROUPS) == ("#l", ["#lobby"])
 
 
 def test_conversation_argument_offers_users_and_groups():

@@ -250,12 +250,16 @@ def test_leave_current_group_ends_the_conversation():
 def test_groups_and_members():
     reactor, console, wire, screen = loggedIn()
     console.lineReceived("/groups")
-    wire.ok(wire.sent()[0], groups=["lobby", "dev"])
-    assert "Your groups: #lobby, #dev" in screen.take()
-    console.lineReceived("/members dev")
-    wire.ok(wire.sent()[0], members=[{"user": "alice", "online": True}, {"user": "carol", "online": False}])
+    wire.ok(wire.sent()[0], groups=["lobby", "dev"], detail=[
+        {"group": "lobby", "title": "", "role": "member", "visibility": "public"},
+        {"group": "dev", "title": "开发 🛠", "role": "owner", "visibility": "private"}])
     text = screen.take()
-    assert "Members of #dev (2, 1 online)" in text and "alice  (online)" in text
+    assert "#lobby  member  public" in text and "#dev    owner   private  开发 🛠" in text
+    console.lineReceived("/members dev")
+    wire.ok(wire.sent()[0], members=[{"user": "alice", "online": True, "role": "owner"},
+                                     {"user": "carol", "online": False, "role": "member"}], cursor=None, total=2)
+    text = screen.take()
+    assert "Members of #dev (2; 1 of these online)" in text and "alice  owner  online" in text
 
 
 def test_history_paging():

@@ -287,3 +287,42 @@ async def test_reconnect_logs_in_again_and_sends_what_was_typed(chat, terminal):
         assert [m["text"] for m in reply["messages"]].count("reply lost") == 1
     finally:
         await outage.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_running_a_private_group_in_real_terminals(chat, terminal):
+    terminal.start("alice", chat.port)
+    terminal.start("lilei", chat.port)
+    await waitFor(terminal, "alice", "1. log in")
+    await waitFor(terminal, "lilei", "1. log in")
+    await register(terminal, "alice", "alice")
+    await register(terminal, "lilei", "李雷")
+
+    terminal.line("alice", "/create 项目组 private 内部 🔒")
+    await waitFor(terminal, "alice", "* you created private #项目组 “内部 🔒”")
+    # Tab completes the command and the group.
+    terminal.keys("alice", "/ad", "Tab")
+    await waitFor(terminal, "alice", "chatroom> /add")
+    terminal.keys("alice", " #项", "Tab")
+    await waitFor(terminal, "alice", "chatroom> /add #项目组")
+    terminal.keys("alice", " 李雷", "Enter")
+    await waitFor(terminal, "lilei", "* 李雷 was added to #项目组 by alice")
+    terminal.line("alice", "/op #项目组 李雷")
+    await waitFor(terminal, "lilei", "* 李雷 is now an admin of #项目组 (by alice)")
+    terminal.line("lilei", "/groups")
+    await waitFor(terminal, "lilei", "#项目组  admin   private  内部 🔒")
+
+    terminal.line("lilei", "/chat #项目组")
+    await waitFor(terminal, "lilei", "\n#项目组>")
+    terminal.line("lilei", "大家好 👋")
+    await waitFor(terminal, "alice", "#项目组 <李雷> 大家好 👋")
+    terminal.line("alice", "/members #项目组")
+    await waitFor(terminal, "alice", "李雷   admin  online")
+    terminal.line("alice", "/directory")
+    await waitFor(terminal, "alice", "#lobby")
+    assert "#项目组  " not in terminal.screen("alice").split("Public groups")[-1]
+
+    terminal.line("alice", "/kick #项目组 李雷")
+    await waitFor(terminal, "lilei", "* 李雷 was removed from #项目组 by alice")
+    # Out of the group: plain lines no longer go there.
+    await waitFor(terminal, "lilei", "\nchatroom>")

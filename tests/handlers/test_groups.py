@@ -31,7 +31,7 @@ async def test_create_join_leave_list_members(chat):
     assert (await alice.request("group.create", group="读书会"))["group"] == "读书会"
     assert (await alice.request("group.list"))["groups"] == sorted(["lobby", "读书会"])
     members = (await alice.request("group.members", group="读书会"))["members"]
-    assert members == [{"user": "alice", "online": True}]
+    assert members == [{"user": "alice", "online": True, "role": "owner"}]
 
     assert (await bob.request("group.join", group="读书会"))["group"] == "读书会"
     event = await alice.event(type="group")
@@ -40,7 +40,8 @@ async def test_create_join_leave_list_members(chat):
     await bob.request("group.join", group="读书会")
     await logout(chat, bob)
     members = (await alice.request("group.members", group="读书会"))["members"]
-    assert members == [{"user": "alice", "online": True}, {"user": "bob", "online": False}]
+    assert members == [{"user": "alice", "online": True, "role": "owner"},
+                       {"user": "bob", "online": False, "role": "member"}]
 
     bob = await login(chat, "bob")
     assert (await bob.request("group.list"))["groups"] == sorted(["lobby", "读书会"])
@@ -49,7 +50,7 @@ async def test_create_join_leave_list_members(chat):
     assert event == {"type": "group", "group": "读书会", "user": "bob", "event": "left"}
     assert (await bob.request("group.list"))["groups"] == ["lobby"]
     members = (await alice.request("group.members", group="读书会"))["members"]
-    assert members == [{"user": "alice", "online": True}]
+    assert members == [{"user": "alice", "online": True, "role": "owner"}]
     # The one who joined or left gets only the ok, no event about itself.
     await settle(bob)
     assert [e for e in bob.events if e.get("type") == "group"] == []
@@ -207,6 +208,8 @@ async def test_thousand_member_group_gets_one_message_once_per_connection(chat):
     for c in receivers:
         assert ids(offline(c)) == [ok["msg_id"]]
     assert offline(sender) == []
-    members = (await sender.request("group.members", group="lobby"))["members"]
-    assert len(members) == 1000 and all(m["online"] for m in members)
+    page = await sender.request("group.members", group="lobby", limit=1000)
+    members = page["members"]
+    assert len(members) == 1000 and all(m["online"] for m in members) and page["cursor"] is None
+    assert page["total"] == 1000
     assert time.monotonic() - started < 30

@@ -192,3 +192,66 @@ async def test_logout_dies_half_counted(make_chat):
     assert [u["user"] for u in page["users"]] == ["watcher"]
     assert second.redis.command("SMEMBERS", "{n:test-node}:users") == b"*1\r\n$7\r\nwatcher\r\n"
     await settle(watcher)
+
+
+@pytest_twisted.ensureDeferred
+async def test_add_dies_before_the_membership(make_chat):
+    first = await make_chat()
+    owner = await first.user("owner")
+    await owner.request("group.create", group="项目组", visibility="private")
+    await first.user("新人")
+    await failsAt(first, "groups", "add.indexed", owner, "group.add", group="项目组", user="新人")
+    second = await make_chat()
+    owner = await second.user("owner", register=False)
+    await owner.request("group.send", group="项目组", text="秘密 🤫")
+    newcomer = await second.user("新人", register=False)
+    await caughtUp(second, newcomer)
+    assert offline(newcomer) == []
+    assert (await newcomer.request("group.list"))["groups"] == ["lobby"]
+    with pytest.raises(WireError) as e:
+        await newcomer.request("history", group="项目组")
+    assert e.value.code == "not_member"
+    await owner.request("group.add", group="项目组", user="新人")
+    assert (await newcomer.request("group.list"))["groups"] == ["lobby", "项目组"]
+
+
+@pytest.mark.parametrize("kind, point", [("group.kick", "kick.removed"), ("group.ban", "ban.removed")])
+@pytest_twisted.ensureDeferred
+async def test_kick_dies_before_the_index_is_cleaned(make_chat, kind, point):
+    first = await make_chat()
+    owner = await first.user("owner")
+    await owner.request("group.create", group="g")
+    troll = await first.user("捣蛋鬼")
+    await troll.request("group.join", group="g")
+    await failsAt(first, "groups", point, owner, kind, group="g", user="捣蛋鬼")
+    second = await make_chat()
+    owner = await second.user("owner", register=False)
+    await owner.request("group.send", group="g", text="after the kick")
+    troll = await second.user("捣蛋鬼", register=False)
+    await caughtUp(second, troll)
+    assert offline(troll) == []
+    assert (await troll.request("group.list"))["groups"] == ["lobby"]
+    with pytest.raises(WireError) as e:
+        await troll.request("history", group="g")
+    assert e.value.code == "not_member"
+
+
+@pytest_twisted.ensureDeferred
+async def test_delete_dies_before_the_indexes_are_cleaned(make_chat):
+    first = await make_chat()
+    owner = await first.user("owner")
+    await owner.request("group.create", group="旧群")
+    member = await first.user("member")
+    await member.request("group.join", group="旧群")
+    await member.request("group.send", group="旧群", text="旧消息")
+    await failsAt(first, "groups", "delete.deleted", owner, "group.delete", group="旧群")
+    second = await make_chat()
+    member = await second.user("member", register=False)
+    await caughtUp(second, member)
+    assert offline(member) == []
+    assert (await member.request("group.list"))["groups"] == ["lobby"]
+    assert [g["group"] for g in (await member.request("group.directory"))["groups"]] == ["lobby"]
+    await member.request("group.create", group="旧群")
+    assert (await member.request("history", group="旧群"))["messages"] == []
+    owner = await second.user("owner", register=False)
+    assert (await owner.request("group.list"))["groups"] == ["lobby"]

@@ -1,9 +1,9 @@
--- Leave a group.
--- KEYS: group hash, group members, group read positions
--- ARGV: user
-local user = ARGV[1]
-local refused = groupError(KEYS[1], KEYS[2], user)
-if refused then return refused end
-redis.call('HDEL', KEYS[2], user)
-redis.call('HDEL', KEYS[3], user)
-return 1
+-- Leave a group (ownership passes on; a group left empty is deleted).
+-- KEYS: the group's keys (_group.lua)
+-- ARGV: user, group name
+-- Returns {'left'|'heir'|'deleted', new owner or ''}.
+local user, name = ARGV[1], ARGV[2]
+if redis.call('EXISTS', G) == 0 then return fail('no_such_group', 'no such group') end
+adopt(name)
+if redis.call('HEXISTS', M, user) == 0 then return fail('not_member', 'you are not a member of that group') end
+return removeMember(name, user)

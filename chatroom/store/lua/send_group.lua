@@ -8,7 +8,12 @@ local refused = groupError(KEYS[1], KEYS[2], sender)
 if refused then return refused end
 if hasCid == '1' then
   local prev = redis.call('GET', KEYS[4])
-  if prev then return prev .. '|1' end
+  -- A record at or before the group's birth is of a deleted group of the
+  -- same name.
+  if prev then
+    local born = redis.call('HGET', KEYS[1], 'born')
+    if not born or before(born, prev) then return prev .. '|1' end
+  end
 end
 local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', retention, '*', 'f', sender, 't', text)
 if hasCid == '1' then

@@ -10,7 +10,8 @@ local pos = redis.call('HGET', KEYS[2], user)
 if KEYS[3] then
   local joined = redis.call('HGET', KEYS[4], user)
   if redis.call('EXISTS', KEYS[3]) == 0 or not joined then return '-' end
-  if not pos then pos = joined end
+  -- Never before the joining (an ack may name an older message).
+  if not pos or before(pos, joined) then pos = joined end
 end
 pos = pos or '0-0'
 -- The newest messages first: the user's own at the end of a conversation
