@@ -13,9 +13,9 @@ local function fail(code, message)
 end
 
 -- A group made before 1.1 (no 'v' field) gets, once, its seniority order
--- from the join positions (ties by name) and, outside the lobby, its
--- longest-standing member as owner (no release before 1.1 recorded who
--- created a group).
+-- from the join positions (ties by name).  It gets an owner only if its
+-- creator is known and still a member: no release before 1.1 recorded
+-- one, so such groups have none (server admins run them).
 local function adopt(name)
   if redis.call('HEXISTS', G, 'v') == 1 then return end
   local flat = redis.call('HGETALL', M)
@@ -28,9 +28,11 @@ local function adopt(name)
   redis.call('DEL', O)
   for i, m in ipairs(list) do redis.call('ZADD', O, i, m[1]) end
   redis.call('HSET', G, 'v', 1, 'seq', #list)
-  if name ~= LOBBY and list[1] and redis.call('HLEN', ROLES) == 0 then
-    redis.call('HSET', G, 'owner', list[1][1])
-    redis.call('HSET', ROLES, list[1][1], 'owner')
+  local creator = redis.call('HGET', G, 'creator')
+  if name ~= LOBBY and creator and redis.call('HEXISTS', M, creator) == 1
+      and redis.call('HLEN', ROLES) == 0 then
+    redis.call('HSET', G, 'owner', creator)
+    redis.call('HSET', ROLES, creator, 'owner')
   end
 end
 
@@ -79,9 +81,9 @@ local function removeMember(name, user)
   redis.call('ZREM', O, user)
   if name ~= LOBBY and redis.call('HLEN', M) == 0 then
     redis.call('DEL', G, M, R, O, ROLES, B, F)
-  -- Emptied, not deleted: the stream keeps its last id, so a group made
-  -- again under this name never reuses a msg_id.
-  redis.call('XTRIM', S, 'MAXLEN', 0)
+    -- Emptied, not deleted: the stream keeps its last id, so a group made
+    -- again under this name never reuses a msg_id.
+    redis.call('XTRIM', S, 'MAXLEN', 0)
     return {'deleted', ''}
   end
   if not wasOwner then return {'left', ''} end
