@@ -8,6 +8,6 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('HEXISTS', KEYS[2], creator) == 1 then return 'member' end
   return 'other'
 end
-redis.call('HSET', KEYS[1], 'created', created)
+redis.call('HSET', KEYS[1], 'created', created, 'creator', creator)
 redis.call('HSET', KEYS[2], creator, '0-0')
 return 'created'
