@@ -295,3 +295,19 @@ async def test_redis_cluster():
             await node.stop()
     finally:
         cluster.stop()
+
+
+def test_kinds_of_keys():
+    """
+    What stats counts, read back from key names.
+    """
+    from chatroom.store import keys
+
+    assert keys.kindOf(keys.user("张三")) == ("user", "张三")
+    assert keys.kindOf(keys.group("读书会")) == ("group", "读书会")
+    assert keys.kindOf(keys.groupStream("读书会")) == ("group stream", "读书会")
+    assert keys.kindOf(keys.directStream("张三", "李四"))[0] == "direct stream"
+    for other in (keys.userGroups("张三"), keys.locations("张三"), keys.groupMembers("读书会"), keys.ONLINE,
+                  keys.NODES, keys.LAYOUT, keys.nodeAlive("n1"), keys.directCid("张三", "李四", "s1"),
+                  keys.groupCid("张三", "读书会", "i2"), "cr:user:x", ""):
+        assert keys.kindOf(other) == (None, None), other

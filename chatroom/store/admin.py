@@ -28,6 +28,11 @@ SCAN_COUNT = 1000
 ONLINE_COUNT_MAX = 10000
 
 
+#: What each kind of key (L{keys.kindOf}) counts as.
+_COUNTED = {"user": "users", "group": "groups", "direct stream": "direct conversations",
+            "group stream": "group conversations"}
+
+
 def _glob(text):
     # Redis glob patterns treat *, ?, [, ] and \ specially.
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
@@ -113,12 +118,10 @@ class AdminStore:
             streams = []
             for key in batch:
                 kind, _ = keys.kindOf(key)
-                if kind == "user":
-                    counts["users"] += 1
-                elif kind == "group":
-                    counts["groups"] += 1
-                elif kind is not None:
-                    counts[kind.replace("stream", "conversations")] += 1
+                if kind is None:
+                    continue
+                counts[_COUNTED[kind]] += 1
+                if kind.endswith("stream"):
                     streams.append(key)
             if streams:
                 lengths = await allOf([self.link.execute("XLEN", key) for key in streams])
