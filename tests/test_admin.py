@@ -311,3 +311,43 @@ def test_kinds_of_keys():
                   keys.NODES, keys.LAYOUT, keys.nodeAlive("n1"), keys.directCid("张三", "李四", "s1"),
                   keys.groupCid("张三", "读书会", "i2"), "cr:user:x", ""):
         assert keys.kindOf(other) == (None, None), other
+
+
+@pytest_twisted.ensureDeferred
+async def test_long_data_directory(tmp_path):
+    """
+    A data directory whose path is too long for a socket has its Redis
+    socket elsewhere; the running Redis's configuration says where.
+    """
+    data = tmp_path / ("很长的目录名" * 6) / "data"
+    os.makedirs(str(data), 0o700)
+    assert len(str(data / "redis.sock").encode("utf-8")) > 107
+    server = Twistd(str(data), str(tmp_path / "twistd.log"))
+    server.start()
+    try:
+        client = await server.ready("长路径")
+        status, out, err = await adminLater("user", "长路径", "--data-dir", str(data))
+        assert status == 0 and "user:         长路径" in out, err
+        await client.close()
+    finally:
+        server.stop()
+
+
+def test_sentinel():
+    """
+    A sentinel:// URL finds the master through the Sentinel.
+    """
+    from tests.store.test_sentinel import MASTER, Replicated, command
+
+    redis = Replicated()
+    try:
+        redis.start()
+        command(redis.master, "HSET", "{u:哨兵}", "pw", "x", "name", "看门人")
+        url = "sentinel://127.0.0.1:%d/%s" % (redis.sentinel, MASTER)
+        user = adminJSON("user", "哨兵", "--redis", url)
+        assert user["name"] == "看门人" and user["online"] is False
+        stats = adminJSON("stats", "--redis", url)
+        assert stats["users"]["registered"] == 1
+        assert stats["redis"]["address"].startswith("sentinel:127.0.0.1:%d/" % (redis.sentinel,))
+    finally:
+        redis.stop()
