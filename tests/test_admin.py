@@ -261,6 +261,11 @@ async def test_finds_redis_like_the_server(server, tmp_path):
 
 def test_commands_are_a_registry():
     assert list(COMMANDS) == ["stats", "users", "user", "reset-password", "groups", "group"]
+    done = subprocess.run([sys.executable, "-m", "chatroom.admin", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0
+    for name in COMMANDS:
+        assert name in done.stdout
 
 
 _REDIS7 = findRedis7()
@@ -285,6 +290,9 @@ async def test_redis_cluster():
             url = "redis-cluster://" + ",".join("127.0.0.1:%d" % p for p in cluster.ports)
             stats = await threads.deferToThread(adminJSON, "stats", "--redis", url)
             assert stats["redis"]["mode"] == "cluster" and stats["redis"]["masters"] == 3
+            # Memory summed over the masters, each holding a megabyte or so.
+            assert stats["redis"]["used_memory"] > 3 * 500000
+            assert stats["redis"]["used_memory_human"].endswith("M")
             assert stats["users"] == {"registered": 30, "online": 30}
             assert stats["conversations"]["direct"] == 29 and stats["messages"] == 29
             page = await threads.deferToThread(adminJSON, "users", "--limit", "25", "--redis", url)

@@ -215,6 +215,15 @@ def _number(value):
         return None
 
 
+def _human(size):
+    # Bytes as Redis writes them in used_memory_human (1.73M), here for
+    # the sum over a cluster's masters.
+    for unit, scale in (("G", 1 << 30), ("M", 1 << 20), ("K", 1 << 10)):
+        if size >= scale:
+            return "%.2f%s" % (size / scale, unit)
+    return "%dB" % (size,)
+
+
 def _keyCount(info):
     # The keyspace lines: db0:keys=12,expires=0,avg_ttl=0.
     total = 0
@@ -235,7 +244,7 @@ def _redisSummary(info):
         "version": info.get("redis_version"),
         "uptime_seconds": _number(info.get("uptime_in_seconds")),
         "used_memory": sum(_number(i.get("used_memory")) or 0 for i in every),
-        "used_memory_human": info.get("used_memory_human"),
+        "used_memory_human": _human(sum(_number(i.get("used_memory")) or 0 for i in every)),
         "connected_clients": sum(_number(i.get("connected_clients")) or 0 for i in every),
         "keys": sum(_keyCount(i) for i in every),
         "aof_enabled": info.get("aof_enabled") == "1",
