@@ -44,7 +44,10 @@ setup(
         "docs": ["sphinx>=7"],
     },
     entry_points={
-        "console_scripts": ["chatroom-client = chatroom.client.__main__:main"],
+        "console_scripts": [
+            "chatroom-client = chatroom.client.__main__:main",
+            "chatroom-admin = chatroom.admin.main:main",
+        ],
     },
     classifiers=[
         "Framework :: Twisted",

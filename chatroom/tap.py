@@ -10,7 +10,6 @@ import shutil
 import socket
 import sys
 
-from twisted.application import strports
 from twisted.internet.endpoints import serverFromString
 from twisted.python import usage
 
@@ -22,11 +21,12 @@ from chatroom.services import StackedService, StartedWhenReady
 from chatroom.nodes import DEFAULT_NODE_TIMEOUT
 from chatroom.passwords import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
 from chatroom.presence import DEFAULT_PRESENCE_MAX_GROUP
+from chatroom.proxied import splitProxied
 from chatroom.protocol import DEFAULT_MAX_FRAME
 from chatroom.redis_server import APPENDFSYNC, checkRedisServer
 from chatroom.store.urls import parseRedisURL
 from chatroom.store.messages import DEFAULT_RETENTION
-from chatroom.workers import SharedPortService, WorkerPool, parseTCP
+from chatroom.workers import WorkerPool, parseTCP
 
 
 #: What endpoint descriptions are parsed with when they are only checked:
@@ -368,7 +368,7 @@ class Options(usage.Options):
             for name in ("port", "debug-port"):
                 if self[name] is not None:
                     try:
-                        parseTCP(self[name])
+                        parseTCP(splitProxied(self[name])[1])
                     except ValueError as e:
                         raise usage.UsageError("%s: %s" % (self._label(name), e)) from None
         self._checkManhole()
@@ -498,6 +498,7 @@ def makeService(options, reactor=None):
         from twisted.internet import reactor
     gc.set_threshold(*GC_THRESHOLD)
     from chatroom.passwords import HashingThreads, PasswordHasher
+    from chatroom.ports import portService, warnIfCleartext
     from chatroom.redis_server import EmbeddedRedis
     from chatroom.server import ChatFactory, debugFactory
     from chatroom.service import ChatService
@@ -536,10 +537,8 @@ def makeService(options, reactor=None):
         description = options[name]
         if description is None:
             continue
-        if options["reuse-port"]:
-            SharedPortService(reactor, description, factory).setServiceParent(ports)
-        else:
-            strports.service(description, factory, reactor=reactor).setServiceParent(ports)
+        warnIfCleartext(name, description)
+        portService(reactor, description, factory, shared=options["reuse-port"]).setServiceParent(ports)
     if options["manhole"] is not None:
         from chatroom.manhole import HOST_KEY_NAME, ManholeNamespace, makeManholeService
 

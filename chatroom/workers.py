@@ -31,7 +31,7 @@ def parseTCP(description):
     """
     parts = description.split(":")
     if parts[0] != "tcp" or len(parts) < 2:
-        raise ValueError("only tcp: endpoints can be shared by workers, not %r" % (description,))
+        raise ValueError("only tcp: (and haproxy:tcp:) endpoints can be shared by workers, not %r" % (description,))
     port, interface, backlog = None, "", 1024
     for part in parts[1:]:
         key, sep, value = part.partition("=")

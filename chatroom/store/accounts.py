@@ -3,6 +3,8 @@
 User accounts: password hashes and display names.
 """
 
+import time
+
 from zope.interface import implementer
 
 from chatroom.store import faults, keys
@@ -35,7 +37,7 @@ class AccountStore:
         the lobby's slot (L{settle} finishes it at login if the server
         stopped in between).
         """
-        await self.link.run(_register, [keys.user(user), keys.userGroups(user)], [passwordHash, displayName, LOBBY])
+        await self.link.run(_register, [keys.user(user), keys.userGroups(user)], [passwordHash, displayName, LOBBY, int(time.time() * 1000)])
         self.faults("register.created")
         await self.settle(user)
 

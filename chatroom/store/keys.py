@@ -141,3 +141,24 @@ def nodeAlive(node):
 def nodeChannel(node):
     """The pub/sub channel a node listens to."""
     return "{n:%s}:events" % (node,)
+
+
+def kindOf(key):
+    """
+    What C{key} holds, read back from its name, for walks over the whole
+    keyspace (C{chatroom-admin stats}): C{("user", name)} for an account,
+    C{("group", name)} for a group's hash, C{("direct stream", tag)} or
+    C{("group stream", name)} for a conversation's messages; C{(None,
+    None)} for every other key.
+    """
+    if not key.startswith("{") or len(key) < 4 or key[2] != ":":
+        return None, None
+    close = key.find("}")
+    if close < 0:
+        return None, None
+    kind, name, rest = key[1], key[3:close], key[close + 1:]
+    if rest == "":
+        return {"u": "user", "g": "group"}.get(kind), name if kind in "ug" else None
+    if rest == ":stream" and kind in "dg":
+        return ("direct stream" if kind == "d" else "group stream"), name
+    return None, None

@@ -40,11 +40,10 @@ class RedisStore(Service):
         @param redis: where Redis is: the keyword arguments of L{RedisLink}
             (what L{chatroom.store.urls.parseRedisURL} returns).
         """
+        self.link = commandLink(reactor, cluster, **redis)
         if cluster:
-            self.link = ClusterLink(reactor, cluster, **redis)
             self.pubsub = ShardedPubSub(self.link)
         else:
-            self.link = RedisLink(reactor, **redis)
             self.pubsub = ClassicPubSub(self.link, reactor, **redis)
         self.accounts = AccountStore(self.link)
         self.groups = GroupStore(self.link)
@@ -94,28 +93,45 @@ class RedisStore(Service):
         """
         self.link.onConnected(lambda connection: f())
 
-    async def info(self, section="server"):
+    def info(self, section="server"):
         """
-        Redis's health: the link's address and state, the PING round trip
-        in milliseconds and the fields of C{INFO section}.  On a Redis
-        Cluster, those of the first master, and every master's under
-        C{"masters"} (by C{"host:port"}).
+        Redis's health: see L{linkInfo}.
         """
-        link = self.link
-        info = {"address": link.address, "connected": link.connected}
-        if not isinstance(link, ClusterLink):
-            info.update(await _nodeInfo(link.execute, section))
-            return info
-        masters = {}
-        for address in link.masters():
-            try:
-                masters["%s:%d" % address] = await _nodeInfo(partial(link.executeOnNode, address), section)
-            except Exception as e:
-                masters["%s:%d" % address] = {"error": str(e) or type(e).__name__}
-        if masters:
-            info.update(next(iter(masters.values())))
-        info["masters"] = masters
+        return defer.ensureDeferred(linkInfo(self.link, section))
+
+
+def commandLink(reactor, cluster=None, **redis):
+    """
+    The link for commands and scripts to the Redis that C{redis} (what
+    L{chatroom.store.urls.parseRedisURL} returns) names: a L{RedisLink},
+    or a L{ClusterLink} for a Redis Cluster.
+    """
+    if cluster:
+        return ClusterLink(reactor, cluster, **redis)
+    return RedisLink(reactor, **redis)
+
+
+async def linkInfo(link, section="server"):
+    """
+    Redis's health: the link's address and state, the PING round trip
+    in milliseconds and the fields of C{INFO section}.  On a Redis
+    Cluster, those of the first master, and every master's under
+    C{"masters"} (by C{"host:port"}).
+    """
+    info = {"address": link.address, "connected": link.connected}
+    if not isinstance(link, ClusterLink):
+        info.update(await _nodeInfo(link.execute, section))
         return info
+    masters = {}
+    for address in link.masters():
+        try:
+            masters["%s:%d" % address] = await _nodeInfo(partial(link.executeOnNode, address), section)
+        except Exception as e:
+            masters["%s:%d" % address] = {"error": str(e) or type(e).__name__}
+    if masters:
+        info.update(next(iter(masters.values())))
+    info["masters"] = masters
+    return info
 
 
 async def _nodeInfo(execute, section):

@@ -19,7 +19,7 @@ if redis.call('EXISTS', S) == 1 then
   end
 end
 redis.call('DEL', R, O, ROLES, B, F)
-redis.call('HSET', G, 'created', created, 'v', 1, 'seq', 1, 'owner', creator, 'visibility', visibility,
+redis.call('HSET', G, 'created', created, 'creator', creator, 'v', 1, 'seq', 1, 'owner', creator, 'visibility', visibility,
            'history', history, 'title', title, 'born', born)
 redis.call('HSET', M, creator, '0-0')
 redis.call('ZADD', O, 1, creator)
