@@ -197,12 +197,13 @@ class AdminStore:
         groups = sorted(groups)
         # The index may name a group the user has left (docs/storage.rst):
         # membership is the truth.  Read only: nothing is repaired here.
-        checks = await allOf([link.run(_check, [keys.group(g), keys.groupMembers(g)], [name]) for g in groups])
+        checks = await allOf([link.run(_check, [keys.group(g), keys.groupMembers(g), keys.groupRoles(g)], [name])
+                              for g in groups])
         return {
             "name": name,
             "display_name": account.get("name") or name,
             "created": _int(account.get("created")),
-            "groups": [g for g, (member, _) in zip(groups, checks) if int(member)],
+            "groups": [g for g, (member, *_) in zip(groups, checks) if int(member)],
             "connections": {node: int(n) for node, n in sorted(_hash(located).items())},
             "peers": int(peers),
             "fields": account,
