@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.lines import connectLines
 from tests.support.servers import RedisProcess
-from tests.support.twistd import Twistd, freePort, killRedisOf, redisServersOf
+from tests.support.twistd import Twistd, freePort, killRedisOf, listeners, redisServersOf
 from tests.support.wire import WireError, until, wait
 from tests.test_workers import WorkersTwistd
 
@@ -25,6 +25,10 @@ def get(port, path):
     C{(status, body)} of an HTTP GET on 127.0.0.1:C{port}; C{(None, None)}
     if nothing listens.
     """
+    if not listeners(port):
+        # Not even tried: connecting to a free port of the ephemeral range
+        # can connect the socket to itself (and read back the request).
+        return None, None
     try:
         with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as response:
             return response.status, response.read().decode("utf-8")
@@ -223,7 +227,7 @@ async def test_each_worker_serves_its_own(tmp_path):
     on P + 1, each its own node's metrics and health.
     """
     base = freePort()
-    while status(base + 1, "/") is not None:
+    while listeners(base + 1):
         base = freePort()
     server = WorkersTwistd(str(tmp_path), str(tmp_path / "twistd.log"),
                            ["--metrics", "tcp:%d:interface=127.0.0.1" % (base,)])
