@@ -245,6 +245,29 @@ async def test_each_worker_serves_its_own(tmp_path):
         # The one login happened on one worker.
         logins = [value(scrape(port), "chatroom_logins_total") for port in (base, base + 1)]
         assert sorted(logins) == [0, 1]
-        await client.close()
+        # A user on each worker (the kernel picks the worker of each
+        # connection): a message between them is relayed, out of one
+        # worker and into the other.
+        byPort = {base: [("工人", client)] if logins[0] else [], base + 1: [] if logins[0] else [("工人", client)]}
+        clients = [client]
+        for i in range(30):
+            if byPort[base] and byPort[base + 1]:
+                break
+            before = value(scrape(base), "chatroom_logins_total")
+            name = "用户%d" % (i,)
+            clients.append(await server.ready(name))
+            port = base if value(scrape(base), "chatroom_logins_total") > before else base + 1
+            byPort[port].append((name, clients[-1]))
+        (alice, aliceClient), (bob, bobClient) = byPort[base][0], byPort[base + 1][0]
+        reply = await aliceClient.request("send", to=bob, text="跨进程 📨")
+        await bobClient.event(type="message", msg_id=reply["msg_id"])
+        sender, receiver = scrape(base), scrape(base + 1)
+        assert value(sender, "chatroom_relay_messages_total", direction="out", kind="direct") == 1
+        assert value(receiver, "chatroom_relay_messages_total", direction="in", kind="direct") == 1
+        assert value(sender, "chatroom_messages_stored_total", kind="direct") == 1
+        assert value(receiver, "chatroom_messages_stored_total", kind="direct") == 0
+        assert value(receiver, "chatroom_messages_delivered_total", kind="direct") == 1
+        for each in clients:
+            await each.close()
     finally:
         server.stop()
