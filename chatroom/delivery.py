@@ -5,6 +5,7 @@ event, to every connection that should have it.
 """
 
 from chatroom.messages import directIdentity, groupIdentity, messageEvent, timestampOf
+from chatroom.metrics import NO_METRICS
 from chatroom.protocol import encode
 
 
@@ -19,9 +20,15 @@ class Delivery:
     live, so that the push does not show it twice.
     """
 
-    def __init__(self, registry, relay):
+    def __init__(self, registry, relay, metrics=NO_METRICS):
+        """
+        @param metrics: the L{chatroom.metrics.Metrics} told what is
+            stored and how many connections each message reached.
+        """
         self.registry = registry
         self.relay = relay
+        self._directs = metrics.delivery("direct")
+        self._groups = metrics.delivery("group")
         # Session -> set of (conversation identity, msg_id) it got live,
         # for the sessions whose missed messages are being pushed.
         self._catchingUp = {}
@@ -35,7 +42,10 @@ class Delivery:
         either has connections.
         """
         payload = encode(messageEvent(msgId, sender, text, timestampOf(msgId), to=to))
-        self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), msgId, payload, exclude)
+        directs = self._directs
+        directs.stored()
+        directs.delivered(self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), msgId,
+                                        payload, exclude))
         self.relay.direct(nodes, to, sender, msgId, payload)
 
     def group(self, group, sender, text, msgId, exclude=None):
@@ -44,7 +54,9 @@ class Delivery:
         here, and once to every other node with members online.
         """
         payload = encode(messageEvent(msgId, sender, text, timestampOf(msgId), group=group))
-        self._toUsers(self.registry.members(group), groupIdentity(group), msgId, payload, exclude)
+        groups = self._groups
+        groups.stored()
+        groups.delivered(self._toUsers(self.registry.members(group), groupIdentity(group), msgId, payload, exclude))
         self.relay.group(group, msgId, payload)
 
     def groupEvent(self, group, payload, exclude=None):
@@ -61,13 +73,13 @@ class Delivery:
         """
         A direct message stored by another node.
         """
-        self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), msgId, payload)
+        self._directs.delivered(self._toUsers((to,) if to == sender else (to, sender), directIdentity(sender, to), msgId, payload))
 
     def relayedGroup(self, group, msgId, payload):
         """
         A group message stored by another node.
         """
-        self._toUsers(self.registry.members(group), groupIdentity(group), msgId, payload)
+        self._groups.delivered(self._toUsers(self.registry.members(group), groupIdentity(group), msgId, payload))
 
     def relayedGroupEvent(self, group, payload, skip=None):
         """
@@ -91,8 +103,10 @@ class Delivery:
                     session.sendPayload(payload)
 
     def _toUsers(self, users, identity, msgId, payload, exclude=None):
+        # How many connections it was written to.
         sessions = self.registry.sessions
         catchingUp = self._catchingUp
+        count = 0
         for user in users:
             for session in sessions(user):
                 if session is not exclude:
@@ -101,6 +115,8 @@ class Delivery:
                         if seen is not None:
                             seen.add((identity, msgId))
                     session.sendPayload(payload)
+                    count += 1
+        return count
 
     # Missed messages.
 

@@ -10,6 +10,7 @@ from twisted.logger import Logger
 
 from chatroom import errors
 from chatroom.messages import REQUESTS, parseRequest, requestId
+from chatroom.metrics import NO_METRICS
 from chatroom.protocol import encode
 from chatroom.session import Rejected
 
@@ -42,13 +43,16 @@ class Dispatcher:
 
     log = Logger()
 
-    def __init__(self, limiter=None):
+    def __init__(self, limiter=None, metrics=NO_METRICS):
         """
         @param limiter: the L{chatroom.limits.Limiter} whose request and
             send rates apply, or C{None} for none.
+        @param metrics: the L{chatroom.metrics.Metrics} told every
+            request's type, outcome and latency.
         """
         self._handlers = {}
         self.limiter = limiter
+        self._measured = metrics.requests()
         #: Whether the storage may be used.  Until it may (while the node
         #: starts, which may mean migrating an earlier release's data),
         #: every request but a ping gets C{unavailable}, which asks the
@@ -81,7 +85,9 @@ class Dispatcher:
 
         @return: the encoded reply, or a Deferred of it.
         """
-        rid = None
+        rid = wireType = None
+        measured = self._measured
+        started = measured.started()
         try:
             if not isinstance(obj, dict):
                 if isinstance(obj, Rejected):
@@ -116,19 +122,28 @@ class Dispatcher:
                 limiter.checkSend(session.user, session)
             result = handler(session, request)
         except errors.ChatError as e:
+            measured.failed(wireType, e.code, started)
             return encode(e.reply(rid))
         except Exception:
             self.log.failure("Handler failed for {type!r}", type=obj.get("type") if isinstance(obj, dict) else None)
+            measured.failed(wireType, "internal", started)
             return encode(errors.Internal().reply(rid))
         if iscoroutine(result):
             d = Deferred.fromCoroutine(result)
-            return d.addCallbacks(_ok, self._failed, callbackArgs=(rid,), errbackArgs=(rid, wireType))
-        return _ok(result, rid)
+            return d.addCallbacks(self._ok, self._failed, callbackArgs=(rid, wireType, started),
+                                  errbackArgs=(rid, wireType, started))
+        return self._ok(result, rid, wireType, started)
 
-    def _failed(self, failure, rid, wireType):
+    def _ok(self, fields, rid, wireType, started):
+        self._measured.ok(wireType, started)
+        return _ok(fields, rid)
+
+    def _failed(self, failure, rid, wireType, started):
         if failure.check(errors.ChatError):
+            self._measured.failed(wireType, failure.value.code, started)
             return encode(failure.value.reply(rid))
         self.log.failure("Handler failed for {type!r}", failure, type=wireType)
+        self._measured.failed(wireType, "internal", started)
         return encode(errors.Internal().reply(rid))
 
 

@@ -13,6 +13,8 @@ the same node never leave it.
 
 from twisted.logger import Logger
 
+from chatroom.metrics import NO_METRICS
+
 #: Separates the fields of an envelope; never part of a name or node id.
 _SEP = b"\x1f"
 #: Separates the groups in a presence envelope.
@@ -30,12 +32,16 @@ class Relay:
 
     log = Logger()
 
-    def __init__(self, store, node, registry):
+    def __init__(self, store, node, registry, metrics=NO_METRICS):
         """
         @param store: the L{INodeStore}.
         @param node: this node's id.
         @param registry: this node's L{PresenceRegistry}.
+        @param metrics: the L{chatroom.metrics.Metrics} that counts
+            envelopes in and out, by kind.
         """
+        self._in = metrics.relayIn
+        self._out = metrics.relayOut
         self.store = store
         self.node = node
         self.registry = registry
@@ -92,6 +98,7 @@ class Relay:
         at their next heartbeat.
         """
         self._greeted = True
+        self._out[b"h"].inc()
         self.store.broadcast(_SEP.join([b"h", self._encodedNode]))
 
     def watchGroups(self, groups):
@@ -124,6 +131,7 @@ class Relay:
                 envelope = _SEP.join([
                     b"m", self._encodedNode, msgId.encode(), to.encode("utf-8"), sender.encode("utf-8"), payload,
                 ])
+            self._out[b"m"].inc()
             self.store.publishToNode(node, envelope)
 
     def group(self, group, msgId, payload):
@@ -131,6 +139,7 @@ class Relay:
         Send a stored group message to the other nodes with members online.
         """
         if self.multiNode:
+            self._out[b"g"].inc()
             self.store.publishToGroup(group, _SEP.join(
                 [b"g", self._encodedNode, group.encode("utf-8"), msgId.encode(), payload]))
 
@@ -144,6 +153,7 @@ class Relay:
                 envelope = [b"e", self._encodedNode, group.encode("utf-8"), payload]
             else:
                 envelope = [b"f", self._encodedNode, group.encode("utf-8"), skip.encode("utf-8"), payload]
+            self._out[envelope[0]].inc()
             self.store.publishToGroup(group, _SEP.join(envelope))
 
     def membership(self, user, group, joined, payload=None):
@@ -159,6 +169,7 @@ class Relay:
             else:
                 kind = b"u"
                 parts += [b"1" if joined else b"0", payload]
+            self._out[kind].inc()
             self.store.broadcast(_SEP.join([kind, self._encodedNode] + parts))
 
     def deleted(self, group, payload):
@@ -166,6 +177,7 @@ class Relay:
         Tell the other nodes with members of C{group} that it was deleted.
         """
         if self.multiNode:
+            self._out[b"x"].inc()
             self.store.publishToGroup(group, _SEP.join([b"x", self._encodedNode, group.encode("utf-8"), payload]))
 
     def presence(self, user, groups, payload):
@@ -174,6 +186,7 @@ class Relay:
         members of C{groups} (the user's groups small enough for presence).
         """
         if self.multiNode and groups:
+            self._out[b"p"].inc()
             self.store.broadcast(_SEP.join([
                 b"p", self._encodedNode, user.encode("utf-8"),
                 _LIST.join(g.encode("utf-8") for g in groups), payload,
@@ -197,6 +210,7 @@ class Relay:
         if handler is None:
             self.log.warn("Unknown relay envelope {kind!r}", kind=kind)
             return
+        self._in[kind].inc()
         try:
             handler(origin.decode("utf-8"), rest)
         except Exception:

@@ -17,6 +17,7 @@ from chatroom.handlers.accounts import AccountHandler
 from chatroom.handlers.chat import ChatHandler
 from chatroom.handlers.groups import GroupHandler
 from chatroom.limits import Limiter
+from chatroom.metrics import NO_METRICS
 from chatroom.nodes import DEFAULT_NODE_TIMEOUT, NodeMonitor
 from chatroom.presence import DEFAULT_PRESENCE_MAX_GROUP, Presence
 from chatroom.registry import PresenceRegistry
@@ -39,7 +40,7 @@ class ChatService(Service):
     log = Logger()
 
     def __init__(self, reactor, store, hasher, node, presenceMaxGroup=DEFAULT_PRESENCE_MAX_GROUP,
-                 limits=None, nodeTimeout=DEFAULT_NODE_TIMEOUT, admins=frozenset()):
+                 limits=None, nodeTimeout=DEFAULT_NODE_TIMEOUT, admins=frozenset(), metrics=NO_METRICS):
         """
         @param store: the L{IChatStore}; started and stopped with this
             service.
@@ -47,22 +48,24 @@ class ChatService(Service):
         @param node: this node's id.
         @param limits: the L{Limits} of what one client may cost.
         @param admins: the server admins' user names (C{--admin}).
+        @param metrics: the L{chatroom.metrics.Metrics} the parts report
+            to (L{NO_METRICS}: none).
         """
         self.store = store
         self.admins = frozenset(admins)
         self.node = node
         registry = PresenceRegistry()
-        self.relay = relay = Relay(store.nodes, node, registry)
-        delivery = Delivery(registry, relay)
+        self.relay = relay = Relay(store.nodes, node, registry, metrics)
+        delivery = Delivery(registry, relay, metrics)
         self.presence = presence = Presence(store.presence, registry, relay, delivery, presenceMaxGroup)
         presence.liveness = nodeTimeout
         relay.attach(delivery, presence)
         self.monitor = NodeMonitor(reactor, store, relay, presence, nodeTimeout)
         limiter = Limiter(reactor, limits)
-        dispatcher = Dispatcher(limiter)
+        dispatcher = Dispatcher(limiter, metrics)
         for handler in (
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
-                           hasher, limiter.logins),
+                           hasher, limiter.logins, metrics),
             ChatHandler(store.messages, presence, delivery, self.admins),
             GroupHandler(store.groups, store.messages, presence, delivery,
                          limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers,
@@ -72,7 +75,7 @@ class ChatService(Service):
         # Requests wait for _prepare (see Dispatcher.storageReady).
         dispatcher.storageReady = False
         self._dispatcher = dispatcher
-        self.sessions = Sessions(reactor, dispatcher, limiter, presence)
+        self.sessions = Sessions(reactor, dispatcher, limiter, presence, metrics)
         self.registry = registry
         self.delivery = delivery
         self.ready = defer.Deferred()

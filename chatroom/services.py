@@ -49,12 +49,20 @@ class StartedWhenReady(MultiService):
         self._ready = ready
         self._reactor = reactor
         self._childrenStarted = False
+        self._listening = False
         ready.addCallback(self._whenReady)
 
     def _whenReady(self, result):
         if self.running and not self._childrenStarted:
             self._startChildren()
         return result
+
+    @property
+    def listening(self):
+        """
+        Whether the ports have started listening (and not stopped).
+        """
+        return self._childrenStarted and self._listening
 
     def _startChildren(self):
         self._childrenStarted = True
@@ -65,6 +73,7 @@ class StartedWhenReady(MultiService):
                 self.log.failure("Cannot listen with {child}; stopping the server", child=child)
                 self._reactor.stop()
                 return
+        self._listening = True
 
     def privilegedStartService(self):
         Service.privilegedStartService(self)
@@ -77,5 +86,5 @@ class StartedWhenReady(MultiService):
     def stopService(self):
         if not self._childrenStarted:
             return Service.stopService(self)
-        self._childrenStarted = False
+        self._childrenStarted = self._listening = False
         return MultiService.stopService(self)

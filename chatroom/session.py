@@ -9,6 +9,7 @@ from twisted.logger import Logger
 from chatroom import errors, securitylog
 from chatroom.connections import addressOf, pendingBytes
 from chatroom.liveness import IdleSweeper, LoginSweeper, tuneTransport
+from chatroom.metrics import NO_METRICS
 from chatroom.protocol import encode
 
 
@@ -34,7 +35,8 @@ class Session:
     #: until the queue drains: a client cannot make us buffer without bound.
     maxQueued = 64
 
-    def __init__(self, protocol, dispatcher, clock, limiter=None, closed=None, loggedIn=None):
+    def __init__(self, protocol, dispatcher, clock, limiter=None, closed=None, loggedIn=None,
+                 port=NO_METRICS.port("main")):
         """
         @param dispatcher: the L{Dispatcher} of this connection's requests.
         @param clock: the reactor's clock (for L{lastHeard}).
@@ -42,8 +44,10 @@ class Session:
             apply, or C{None}.
         @param closed: called with this session when the connection is gone.
         @param loggedIn: called with this session when it first logs in.
+        @param port: the L{chatroom.metrics.PortRecorder} of its port.
         """
         self.protocol = protocol
+        self.port = port
         self.dispatcher = dispatcher
         self.clock = clock
         self._closed = closed
@@ -134,6 +138,7 @@ class Session:
         self._overflowed = True
         self._queue.clear()
         securitylog.slowConsumer(addressOf(self), self.user, self.maxBuffer)
+        self.port.slowConsumer()
         self._abort()
 
     def idleTimedOut(self, seconds):
@@ -289,13 +294,16 @@ class Sessions:
     sessions here.
     """
 
-    def __init__(self, clock, dispatcher, limiter, presence):
+    def __init__(self, clock, dispatcher, limiter, presence, metrics=NO_METRICS):
         """
         @param dispatcher: the L{Dispatcher} every session's requests go to.
         @param limiter: the L{Limiter} of connections, rates and buffers.
         @param presence: the L{Presence} told when a session closes.
+        @param metrics: the L{chatroom.metrics.Metrics} of connections and
+            sessions by port.
         """
         self.clock = clock
+        self.metrics = metrics
         self.dispatcher = dispatcher
         self.limiter = limiter
         self.presence = presence
@@ -310,11 +318,14 @@ class Sessions:
     def __len__(self):
         return len(self._sessions)
 
-    def open(self, protocol):
+    def open(self, protocol, port="main"):
         """
-        A new connection: its L{Session}.
+        A new connection on the port labelled C{port}: its L{Session}.
         """
-        session = Session(protocol, self.dispatcher, self.clock, self.limiter, self._closed, self._loggedIn)
+        recorder = self.metrics.port(port)
+        recorder.opened()
+        session = Session(protocol, self.dispatcher, self.clock, self.limiter, self._closed, self._loggedIn,
+                          recorder)
         self._sessions.add(session)
         self._waiting.add(session)
         self.idleSweeper.start()
@@ -330,10 +341,12 @@ class Sessions:
 
     def _loggedIn(self, session):
         self._waiting.discard(session)
+        session.port.loggedIn()
         self.limiter.loggedIn(session)
 
     def _closed(self, session):
         self._sessions.discard(session)
+        session.port.closed(session not in self._waiting)
         self._waiting.discard(session)
         self.limiter.release(session)
         self.presence.loggedOut(session)

@@ -17,6 +17,7 @@ from chatroom import errors, messages
 from chatroom.config import REDIS_URL_ENV, formatConfig, maskURL, readConfigFile, readPasswordFile
 from chatroom.datadir import UnsafeDataDirectory, checkDataDirectory
 from chatroom.limits import Limits, Rate
+from chatroom.metrics import NO_METRICS
 from chatroom.services import StackedService, StartedWhenReady
 from chatroom.nodes import DEFAULT_NODE_TIMEOUT
 from chatroom.passwords import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
@@ -187,6 +188,10 @@ class Options(usage.Options):
         ["node-timeout", None, DEFAULT_NODE_TIMEOUT,
          "Seconds after which a node that stopped refreshing its liveness key is taken for dead "
          "and its users shown offline.", _positive("node-timeout", 2, 30)],
+        ["metrics", None, None,
+         "Endpoint of the HTTP port of /metrics (Prometheus), /healthz and /readyz, e.g. "
+         "tcp:9100:interface=127.0.0.1; off by default. With --workers, worker N listens on "
+         "that port + N - 1."],
         ["manhole", None, None,
          "Endpoint of an SSH manhole (a Python prompt in the server, see docs/debugging.rst) on "
          "loopback only, e.g. tcp:2222:interface=127.0.0.1 or unix:/path; off by default."],
@@ -248,7 +253,8 @@ class Options(usage.Options):
         """
         arguments = []
         for name, value in self.given.items():
-            if name in ("redis", "print-config", "help", "version"):
+            # --metrics is given to each worker with its own port.
+            if name in ("redis", "metrics", "print-config", "help", "version"):
                 continue
             if isinstance(value, list):
                 arguments.extend("--%s=%s" % (name, each) for each in value)
@@ -359,6 +365,7 @@ class Options(usage.Options):
             except Exception as e:
                 raise usage.UsageError("%s: not an endpoint description: %r (%s)"
                                        % (self._label(name), value, e)) from None
+        self._checkMetrics()
         self._checkRedis()
         if self["appendfsync"] not in APPENDFSYNC:
             raise usage.UsageError("%s must be one of %s" % (self._label("appendfsync"), ", ".join(APPENDFSYNC)))
@@ -382,6 +389,19 @@ class Options(usage.Options):
             sys.stdout.write(formatConfig(self.effectiveConfig()))
             sys.stdout.flush()
             sys.exit(0)
+
+    def _checkMetrics(self):
+        value = self["metrics"]
+        if value is None or value.lower() == "none":
+            self["metrics"] = None
+            return
+        try:
+            serverFromString(_NO_REACTOR, value)
+            if self["workers"] > 1 and parseTCP(value)[0] == 0:
+                raise ValueError("with --workers it needs a port number (worker N listens on it + N - 1)")
+        except Exception as e:
+            raise usage.UsageError("%s: not a usable endpoint description: %r (%s)"
+                                   % (self._label("metrics"), value, e)) from None
 
     def _checkRedis(self):
         # --redis (from the command line, CHATROOM_REDIS_URL or the file)
@@ -517,15 +537,21 @@ def makeService(options, reactor=None):
         if options["redis"] is None:
             arguments.append("--redis=unix://" + embedded.socket)
         WorkerPool(reactor, options["workers"], arguments, options["node-id"],
-                   env=options.workerEnvironment()).setServiceParent(top)
+                   env=options.workerEnvironment(), metrics=options["metrics"]).setServiceParent(top)
         return top
     threads = HashingThreads()
     threads.setServiceParent(top)
     hasher = PasswordHasher(reactor, threads.pool, options["hash-cost"], options["hash-memory"])
     store = RedisStore(reactor, options["node-id"], retention=options["retention"], **redis)
+    metrics = NO_METRICS
+    if options["metrics"] is not None:
+        from chatroom.metrics import Metrics
+
+        metrics = Metrics(options["node-id"])
     chat = ChatService(
         reactor, store, hasher, options["node-id"], presenceMaxGroup=options["presence-max-group"],
         limits=options.limits(), nodeTimeout=options["node-timeout"], admins=options.admins(),
+        metrics=metrics,
     )
     chat.setServiceParent(top)
     maxFrame = options["max-frame"]
@@ -539,6 +565,10 @@ def makeService(options, reactor=None):
             continue
         warnIfCleartext(name, description)
         portService(reactor, description, factory, shared=options["reuse-port"]).setServiceParent(ports)
+    if options["metrics"] is not None:
+        from chatroom.health import serveMetrics
+
+        serveMetrics(top, options["metrics"], metrics, chat, ports, reactor)
     if options["manhole"] is not None:
         from chatroom.manhole import HOST_KEY_NAME, ManholeNamespace, makeManholeService
 

@@ -50,6 +50,18 @@ def parseTCP(description):
     return port, interface, backlog
 
 
+def workerEndpoint(description, number):
+    """
+    The C{--metrics} endpoint of worker C{number} (from 1): the C{tcp:}
+    port of C{description} plus C{number - 1}, on its interface.
+    """
+    port, interface, backlog = parseTCP(description)
+    shifted = "tcp:%d" % (port + number - 1,)
+    if interface:
+        shifted += ":interface=" + interface
+    return shifted
+
+
 class SharedPortService(Service):
     """
     Listens on a TCP port with C{SO_REUSEPORT}: every process listening so
@@ -126,8 +138,13 @@ class WorkerPool(Service):
     threshold = 5.0
     maxDelay = 30.0
 
-    def __init__(self, reactor, count, arguments, nodeId, env=None):
+    def __init__(self, reactor, count, arguments, nodeId, env=None, metrics=None):
+        """
+        @param metrics: the C{--metrics} endpoint (a C{tcp:} one), or
+            C{None}: worker N serves its metrics on its port + N - 1.
+        """
         self.reactor = reactor
+        self.metrics = metrics
         self.count = count
         self.arguments = list(arguments)
         self.nodeId = nodeId
@@ -143,10 +160,15 @@ class WorkerPool(Service):
         """
         The command line of worker C{number}.
         """
+        if self.metrics is None:
+            # Not from a --config file either: each worker's port is its own.
+            metrics = "none"
+        else:
+            metrics = workerEndpoint(self.metrics, number)
         return dyingWithParent(
             [sys.executable, "-c", _TWISTD, "-n", "--pidfile=", "chatroom"]
             + self.arguments
-            + ["--workers=1", "--reuse-port", "--node-id=%s-w%d" % (self.nodeId, number)]
+            + ["--workers=1", "--reuse-port", "--node-id=%s-w%d" % (self.nodeId, number), "--metrics=" + metrics]
         )
 
     def startService(self):

@@ -384,3 +384,49 @@ def test_adminsPrintedAndGivenToWorkers(tmp_path, capsys):
                                         "--data-dir", str(tmp_path)))
     for argv in argvs:
         assert "--admin=张三" in argv and "--admin=ops" in argv
+
+
+def test_metricsOption(tmp_path, capsys):
+    """
+    C{--metrics} is off by default, can be set in the file (checked as an
+    endpoint there too), and C{--print-config} shows it.
+    """
+    assert parse()["metrics"] is None
+    assert parse("--metrics", "none")["metrics"] is None
+    path = config(tmp_path, 'metrics = "tcp:9100:interface=127.0.0.1"\n')
+    assert parse("--config", path)["metrics"] == "tcp:9100:interface=127.0.0.1"
+    assert parse("--config", path, "--metrics", "tcp:9200")["metrics"] == "tcp:9200"
+    out, table = printConfig(capsys, "--config", path)
+    assert table["metrics"] == "tcp:9100:interface=127.0.0.1"
+    assert 'metrics = "tcp:9100:interface=127.0.0.1"  # %s' % (path,) in out
+    out, table = printConfig(capsys)
+    assert "metrics" not in table and "# metrics is not set" in out
+
+    with pytest.raises(usage.UsageError) as info:
+        parse("--config", config(tmp_path, 'metrics = "http:9100"\n', "bad.toml"))
+    assert "metrics" in str(info.value) and "bad.toml" in str(info.value)
+
+
+def test_workersServeMetricsOnTheirOwnPorts(tmp_path):
+    """
+    With C{--workers}, worker N gets C{--metrics} on the given port + N - 1
+    (from the command line or the file), and C{none} without it, so that no
+    two workers try one port; the port must be a number.
+    """
+    path = config(tmp_path, 'metrics = "tcp:9100:interface=127.0.0.1"\nworkers = 3\n')
+    options = parse("--config", path, "--data-dir", str(tmp_path))
+    argvs, _ = workerCommandLines(options)
+    for number, argv in enumerate(argvs, 1):
+        given = [arg for arg in argv if arg.startswith("--metrics")]
+        assert given == ["--metrics=tcp:%d:interface=127.0.0.1" % (9099 + number,)]
+        worker = Options()
+        worker.parseOptions(argv[argv.index("chatroom") + 1:])
+        assert worker["metrics"] == "tcp:%d:interface=127.0.0.1" % (9099 + number,)
+
+    argvs, _ = workerCommandLines(parse("--workers", "2", "--data-dir", str(tmp_path)))
+    assert all([arg for arg in argv if arg.startswith("--metrics")] == ["--metrics=none"] for argv in argvs)
+
+    for bad in ("tcp:0", "unix:/tmp/metrics.sock"):
+        with pytest.raises(usage.UsageError) as info:
+            parse("--workers", "2", "--metrics", bad, "--data-dir", str(tmp_path))
+        assert "--metrics" in str(info.value)

@@ -240,6 +240,32 @@ def test_portsWaitForStorage(tmp_path):
     assert not any(isinstance(s, StreamServerEndpointService) for s in top)
 
 
+def test_metricsListenAtOnce(tmp_path):
+    """
+    With C{--metrics}, the node reports to a L{Metrics} and its metrics
+    port listens from the start (so C{/readyz} can say it is not ready),
+    with the Redis probe; without it, to L{NO_METRICS}.
+    """
+    from chatroom.health import RedisProbe
+    from chatroom.metrics import NO_METRICS, Metrics
+
+    options = parse("--data-dir", str(tmp_path), "--port", "tcp:0", "--debug-port", "none",
+                    "--metrics", "tcp:9100:interface=127.0.0.1")
+    reactor = FakeReactor()
+    top = makeService(options, reactor=reactor)
+    chat = [s for s in top if isinstance(s, ChatService)][0]
+    assert isinstance(chat.sessions.metrics, Metrics)
+    served = [s for s in top if isinstance(s, StreamServerEndpointService)]
+    assert len(served) == 1 and [type(s) for s in top].count(RedisProbe) == 1
+    served[0].privilegedStartService()
+    assert [(port, interface) for port, _, _, interface in reactor.tcpServers] == [(9100, "127.0.0.1")]
+
+    top = makeService(parse("--data-dir", str(tmp_path)), reactor=FakeReactor())
+    chat = [s for s in top if isinstance(s, ChatService)][0]
+    assert chat.sessions.metrics is NO_METRICS
+    assert not any(isinstance(s, (StreamServerEndpointService, RedisProbe)) for s in top)
+
+
 def waitingPorts(ready):
     reactor = MemoryReactorClock()
     service = StartedWhenReady(ready, reactor)
@@ -262,12 +288,15 @@ def test_startedWhenReady():
     service.privilegedStartService()
     service.startService()
     assert reactor.tcpServers == []
+    assert not service.listening
     ready.callback("the chat service")
     assert len(reactor.tcpServers) == 2
     assert all(child.running for child in service)
+    assert service.listening
     assert ready.result == "the chat service"
     service.stopService()
     assert not any(child.running for child in service)
+    assert not service.listening
 
 
 def test_startedWhenAlreadyReady():

@@ -27,7 +27,7 @@ class WorkersTwistd(Twistd):
             "--port", "tcp:%d:interface=127.0.0.1" % (self.port,),
             "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
             "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
-        ]
+        ] + self.extra
         with open(self.logPath, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dataDir)
 

@@ -9,6 +9,7 @@ from chatroom import errors, securitylog
 from chatroom.connections import addressOf
 from chatroom.dispatch import handles
 from chatroom.messages import Login, Logout, Ping, Register, Users
+from chatroom.metrics import NO_METRICS
 
 
 class AccountHandler:
@@ -18,7 +19,7 @@ class AccountHandler:
 
     log = Logger()
 
-    def __init__(self, accounts, online, presence, backlog, hasher, logins):
+    def __init__(self, accounts, online, presence, backlog, hasher, logins, metrics=NO_METRICS):
         """
         @param accounts: the L{IAccountStore}.
         @param online: the L{IPresenceStore} (who is online, cluster-wide).
@@ -26,7 +27,9 @@ class AccountHandler:
         @param backlog: the L{Backlog} that pushes missed messages.
         @param hasher: the L{PasswordHasher}.
         @param logins: the L{LoginThrottle} of failed attempts.
+        @param metrics: the L{chatroom.metrics.Metrics} of logins.
         """
+        self.metrics = metrics
         self.accounts = accounts
         self.online = online
         self.presence = presence
@@ -52,13 +55,18 @@ class AccountHandler:
     async def login(self, session, request):
         # Failed attempts slow down further guesses (see chatroom.logins).
         address = addressOf(session)
-        with _throttled(self.logins.attempt, securitylog.loginThrottled, address, request.user):
-            credentials = await self.accounts.credentials(request.user)
-            valid = await self.hasher.verify(credentials and credentials[0], request.password)
-            if not valid or credentials is None:
-                # One line for both, never the password.
-                securitylog.loginFailed(address, request.user)
-                raise errors.AuthFailed()
+        try:
+            with _throttled(self.logins.attempt, securitylog.loginThrottled, address, request.user):
+                credentials = await self.accounts.credentials(request.user)
+                valid = await self.hasher.verify(credentials and credentials[0], request.password)
+                if not valid or credentials is None:
+                    # One line for both, never the password.
+                    securitylog.loginFailed(address, request.user)
+                    raise errors.AuthFailed()
+        except (errors.AuthFailed, errors.RateLimited) as e:
+            self.metrics.loginFailed(e.code)
+            raise
+        self.metrics.loggedIn()
         if session.user == request.user:
             # Already this user here: nothing changes, nobody is told.
             online = await self.online.count()

@@ -344,6 +344,12 @@ class IChatStore(IService):
         after every outage.
         """
 
+    def ping():
+        """
+        A Deferred that fires when the storage answers a trivial command
+        (the health probe of C{--metrics} times it).
+        """
+
     def info(section="server"):
         """
         A dict describing the storage's health (for the manhole).

@@ -478,6 +478,12 @@ class MemoryStore(Service):
         # Memory is never lost: there is no reconnection to hear of.
         pass
 
+    def ping(self):
+        """
+        Memory always answers.
+        """
+        return defer.succeed(b"PONG")
+
     async def info(self, section="server"):
         """
         What there is to say about memory.

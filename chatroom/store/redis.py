@@ -12,6 +12,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from zope.interface import implementer
 
+from chatroom import errors
 from chatroom.store.accounts import AccountStore
 from chatroom.store.connection import RedisLink
 from chatroom.store.groups import GroupStore
@@ -92,6 +93,19 @@ class RedisStore(Service):
         and after every outage).
         """
         self.link.onConnected(lambda connection: f())
+
+    def ping(self):
+        """
+        A Deferred that fires when Redis answers a C{PING} (on a Redis
+        Cluster, the first master): the health probe's round trip.
+        """
+        link = self.link
+        if isinstance(link, ClusterLink):
+            masters = list(link.masters())
+            if not masters:
+                return defer.fail(errors.Unavailable())
+            return link.executeOnNode(masters[0], "PING")
+        return link.execute("PING")
 
     def info(self, section="server"):
         """

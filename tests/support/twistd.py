@@ -71,9 +71,13 @@ class Twistd:
     C{twistd -n chatroom} as a child process on loopback ports.
     """
 
-    def __init__(self, dataDir, logPath):
+    def __init__(self, dataDir, logPath, extra=()):
+        """
+        @param extra: more options of C{twistd chatroom}.
+        """
         self.dataDir = dataDir
         self.logPath = logPath
+        self.extra = list(extra)
         self.port = freePort()
         self.debugPort = freePort()
         self.process = None
@@ -84,7 +88,7 @@ class Twistd:
             "--port", "tcp:%d:interface=127.0.0.1" % (self.port,),
             "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
             "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
-        ]
+        ] + self.extra
         with open(self.logPath, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dataDir)
 
