@@ -48,7 +48,7 @@ class Relay:
         self._handlers = {
             b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
             b"p": self._presence, b"j": self._joined, b"l": self._left,
-            b"h": self._hello,
+            b"h": self._hello, b"k": self._kicked, b"b": self._blockChanged,
         }
         store.listen(self.received)
         store.onListening(self._listening)
@@ -161,6 +161,24 @@ class Relay:
                 _LIST.join(g.encode("utf-8") for g in groups), payload,
             ]))
 
+    def kick(self, user, reason):
+        """
+        Tell the other nodes to close every connection of C{user} there,
+        with a C{bye} giving C{reason} (a password change, a deletion, a
+        server ban).
+        """
+        if self.multiNode:
+            self.store.broadcast(_SEP.join([b"k", self._encodedNode, user.encode("utf-8"), reason.encode()]))
+
+    def blockChanged(self, user, peer, blocked):
+        """
+        Tell the other nodes that C{user} blocked (or unblocked) C{peer},
+        for its connections there.
+        """
+        if self.multiNode:
+            self.store.broadcast(_SEP.join([
+                b"b", self._encodedNode, user.encode("utf-8"), peer.encode("utf-8"), b"1" if blocked else b"0"]))
+
     # Receiving.
 
     def received(self, envelope):
@@ -208,6 +226,16 @@ class Relay:
     def _left(self, origin, rest):
         user, group = (part.decode("utf-8") for part in rest.split(_SEP, 1))
         self._presenceOf.relayedMembership(user, group, False)
+
+    def _kicked(self, origin, rest):
+        user, reason = (part.decode("utf-8") for part in rest.split(_SEP, 1))
+        for session in list(self.registry.sessions(user)):
+            session.bye(reason)
+
+    def _blockChanged(self, origin, rest):
+        user, peer, blocked = rest.split(_SEP, 2)
+        user = user.decode("utf-8")
+        self._delivery.blocks.changed(user, peer.decode("utf-8"), blocked == b"1", here=user in self.registry)
 
     def _hello(self, origin, rest):
         if origin not in self.nodes:

@@ -28,6 +28,10 @@ class FakeSession:
     def close(self):
         self.closed = True
 
+    def byeAfterReply(self, reason):
+        self.bye = reason
+        self.close()
+
 
 def run(dispatcher, obj, user=None):
     """
@@ -80,6 +84,8 @@ def test_everyRequestHasAHandler(dispatcher):
     assert dispatcher.types() == set(REQUESTS) == {
         "register", "login", "logout", "users", "send", "group.create", "group.join",
         "group.leave", "group.list", "group.members", "group.send", "history", "ack", "ping",
+        "block", "unblock", "blocks", "password.change", "account.delete", "profile.set", "user.info",
+        "admin.ban", "admin.unban",
     }
 
 
@@ -168,6 +174,7 @@ def test_rejectedFrame(dispatcher):
     reply = json.loads(dispatcher.dispatch(session, Rejected(errors.TooLarge(), True)))
     assert reply["code"] == "too_large"
     assert session.closed
+    assert session.bye == "too_large"
 
 
 class Failing:

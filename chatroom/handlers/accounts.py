@@ -18,7 +18,7 @@ class AccountHandler:
 
     log = Logger()
 
-    def __init__(self, accounts, online, presence, backlog, hasher, logins):
+    def __init__(self, accounts, online, presence, backlog, hasher, logins, controls=None):
         """
         @param accounts: the L{IAccountStore}.
         @param online: the L{IPresenceStore} (who is online, cluster-wide).
@@ -26,6 +26,7 @@ class AccountHandler:
         @param backlog: the L{Backlog} that pushes missed messages.
         @param hasher: the L{PasswordHasher}.
         @param logins: the L{LoginThrottle} of failed attempts.
+        @param controls: the L{IControlStore} (server bans), or C{None}.
         """
         self.accounts = accounts
         self.online = online
@@ -33,6 +34,7 @@ class AccountHandler:
         self.backlog = backlog
         self.hasher = hasher
         self.logins = logins
+        self.controls = controls
 
     @handles(Register)
     async def register(self, session, request):
@@ -43,6 +45,8 @@ class AccountHandler:
             # refuses it again atomically.
             if await accounts.credentials(request.user) is not None:
                 raise errors.UserExists()
+            if await accounts.nameTaken(request.user):
+                raise errors.NameTaken()
             passwordHash = await self.hasher.hash(request.password)
             await accounts.create(request.user, passwordHash, request.name or request.user)
         self.log.info("Registered {user}", user=request.user)
@@ -59,6 +63,9 @@ class AccountHandler:
                 # One line for both, never the password.
                 securitylog.loginFailed(address, request.user)
                 raise errors.AuthFailed()
+        # Told only to someone who knows the password.
+        if self.controls is not None and await self.controls.isBanned(request.user):
+            raise errors.Forbidden("this account is banned from the server")
         if session.user == request.user:
             # Already this user here: nothing changes, nobody is told.
             online = await self.online.count()
@@ -76,7 +83,7 @@ class AccountHandler:
 
     @handles(Logout)
     def logout(self, session, request):
-        session.close()
+        session.byeAfterReply("logout")
         return None
 
     @handles(Users)

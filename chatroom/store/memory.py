@@ -22,8 +22,9 @@ from chatroom.messages import Conversation, directIdentity, groupIdentity, msgId
 from chatroom.store.accounts import LOBBY
 from chatroom.store.groups import groupFull, memberCap, tooManyGroups
 from chatroom.store.interfaces import (
-    IAccountStore, IChatStore, IGroupStore, IMessageStore, INodeStore, IPresenceStore,
+    IChatStore, IGroupStore, IMessageStore, INodeStore, IPresenceStore,
 )
+from chatroom.store.memory_controls import MemoryAccountStore, MemoryControlStore, memoryClaims, personalOf
 from chatroom.store.messages import DEFAULT_RETENTION, Stored
 
 #: Seconds a cid is remembered.
@@ -141,36 +142,6 @@ def _before(a, b):
     return msgIdKey(a) < msgIdKey(b)
 
 
-@implementer(IAccountStore)
-class MemoryAccountStore:
-    """
-    Accounts in memory.
-    """
-
-    def __init__(self, data):
-        self.data = data
-
-    async def create(self, user, passwordHash, displayName):
-        data = self.data
-        if user in data.users:
-            raise errors.UserExists()
-        data.users[user] = (passwordHash, displayName)
-        data.groups.add(LOBBY)
-        position = data.lastOf(groupIdentity(LOBBY)) or "0-0"
-        data.members[LOBBY][user] = position
-        data.userGroups[user].add(LOBBY)
-        data.read[user]["g:" + LOBBY] = position
-
-    async def credentials(self, user):
-        found = self.data.users.get(user)
-        if found is None:
-            return None
-        return found[0], found[1] or user
-
-    async def ensureLobby(self):
-        self.data.groups.add(LOBBY)
-
-
 @implementer(IGroupStore)
 class MemoryGroupStore:
     """
@@ -179,6 +150,7 @@ class MemoryGroupStore:
 
     def __init__(self, data):
         self.data = data
+        self.names = memoryClaims(data, "g", lambda group: group in data.groups)
 
     def _checkGroups(self, user, group, maxGroups):
         # As group_index_add.lua: a group the user's index holds already
@@ -189,9 +161,14 @@ class MemoryGroupStore:
 
     async def create(self, group, user, maxGroups=0):
         data = self.data
-        self._checkGroups(user, group, maxGroups)
         if group in data.groups:
             raise errors.GroupExists()
+        await self.names.claim(group)
+        try:
+            self._checkGroups(user, group, maxGroups)
+        except errors.BadRequest:
+            await self.names.release(group)
+            raise
         data.groups.add(group)
         data.members[group][user] = "0-0"
         data.userGroups[user].add(group)
@@ -249,6 +226,8 @@ class MemoryMessageStore:
         data = self.data
         if recipient not in data.users:
             raise errors.NoSuchUser()
+        if sender in personalOf(data).blocks.get(recipient, ()):
+            raise errors.Blocked()
         cidKey = None if cid is None else (sender, "u:" + recipient, cid)
         if cidKey is not None:
             previous = data.cid(cidKey)
@@ -514,6 +493,7 @@ class MemoryStore(Service):
         self.messages = MemoryMessageStore(self.data, retention)
         self.presence = MemoryPresenceStore(self.data, node)
         self.nodes = MemoryNodeStore(self.data, node)
+        self.controls = MemoryControlStore(self.data, self.groups)
 
     def stopService(self):
         super().stopService()

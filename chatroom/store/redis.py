@@ -14,6 +14,7 @@ from zope.interface import implementer
 
 from chatroom.store.accounts import AccountStore
 from chatroom.store.connection import RedisLink
+from chatroom.store.controls import ControlStore
 from chatroom.store.groups import GroupStore
 from chatroom.store.interfaces import IChatStore
 from chatroom.store.messages import DEFAULT_RETENTION, MessageStore
@@ -51,6 +52,7 @@ class RedisStore(Service):
         self.messages = MessageStore(self.link, retention)
         self.presence = PresenceStore(self.link, node, self.accounts, self.groups)
         self.nodes = NodeStore(self.link, self.pubsub, node, self.presence, self.groups)
+        self.controls = ControlStore(self.link, self.groups)
 
     def startService(self):
         super().startService()
@@ -83,8 +85,11 @@ class RedisStore(Service):
         L{chatroom.store.migrate}); nodes starting meanwhile wait for it.
         """
         from chatroom.store.migrate import migrate
+        from chatroom.store.names import buildIndex
 
         await migrate(self.link)
+        # Names made before the name rules of 1.1 get their keys, once.
+        await buildIndex(self.link)
 
     def onConnected(self, f):
         """
