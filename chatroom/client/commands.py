@@ -9,7 +9,7 @@ offers.
 """
 
 from chatroom import errors
-from chatroom.client import display
+from chatroom.client import display, personal
 from chatroom.client.conversation import Conversation
 from chatroom.messages import name as checkName
 
@@ -32,6 +32,7 @@ HELP = {
     "menu": ("", "leave the conversation and show the menu"),
     "quit": ("", "leave chatroom-client"),
 }
+HELP.update(personal.HELP)
 
 #: short forms
 ALIASES = {"h": "help", "?": "help", "w": "who", "m": "msg", "c": "chat", "q": "quit", "exit": "quit"}
@@ -48,6 +49,7 @@ ARGUMENTS = {
     "members": ("group",),
     "history": ("conversation",),
 }
+ARGUMENTS.update(personal.ARGUMENTS)
 
 #: seconds /quit waits for messages still on their way
 QUIT_WAIT = 5.0
@@ -56,7 +58,7 @@ HISTORY_DEFAULT = 20
 CHAT_CONTEXT = 10
 
 
-class Commands:
+class Commands(personal.PersonalCommands):
     """
     The slash commands of a L{chatroom.client.console.Console}.
     """
@@ -85,7 +87,7 @@ class Commands:
         word, _, rest = line[1:].partition(" ")
         word = word.lower()
         word = ALIASES.get(word, word)
-        method = getattr(self, "cmd_" + word, None) if word in HELP else None
+        method = getattr(self, "cmd_" + word.replace("-", "_"), None) if word in HELP else None
         if method is None:
             self.out("! unknown command /%s; /help lists them" % (display.clean(word),))
             return None

@@ -19,6 +19,7 @@ from chatroom.client import display
 from chatroom.client.commands import Commands
 from chatroom.client.connection import NotConnected
 from chatroom.client.menu import Menu
+from chatroom.client.personal import byeLine
 from chatroom.errors import ChatError
 
 
@@ -329,6 +330,8 @@ class Console:
             if user == self.user and isinstance(group, str):
                 (self.groups.add if event.get("event") == "joined" else self.groups.discard)(group)
             self.out(display.groupChange(event, self.now))
+        elif kind == "bye":
+            self.out(byeLine(event))
         else:
             self.log.info("ignored event {event!r}", event=event)
 
