@@ -13,6 +13,7 @@ blocker's next login (L{blocksOf}) brings the marker of every pending peer
 in line (docs/storage.rst, "Requests that change two slots").
 """
 
+from twisted.internet import defer
 from zope.interface import implementer
 
 from chatroom import errors
@@ -96,7 +97,7 @@ class ControlStore:
         blocked, pending = await self.link.run(_blocksRead, [keys.userBlocks(user), keys.userBlocksPending(user)], [])
         if pending:
             listed = set(blocked)
-            await allOf([self._mark(user, peer, peer in listed) for peer in pending])
+            await allOf([defer.ensureDeferred(self._mark(user, peer, peer in listed)) for peer in pending])
         return sorted(blocked)
 
     async def setPassword(self, user, checked, new):
@@ -108,15 +109,15 @@ class ControlStore:
 
     async def delete(self, user, checked):
         """
-        Delete C{user}'s account (its hash C{checked} just verified): it can
-        no longer log in, its name stays taken, its groups are left.
+        Delete C{user}'s account (its hash C{checked} just verified): its
+        groups are left, then the account loses its password and is marked
+        deleted (the commit point: it can no longer log in; its hash stays,
+        so its name stays taken).  A request stopped in between leaves an
+        account with fewer groups, which the client's retry deletes.
 
         @return: the groups it left, or C{None} if the password changed
-            meanwhile (nothing done).
+            meanwhile (the account stays).
         """
-        if not int(await self.link.run(_accountDelete, [keys.user(user)], [checked])):
-            return None
-        self.faults("delete.deleted")
         left = []
         for group in sorted(await self.link.execute("SMEMBERS", keys.userGroups(user))):
             try:
@@ -125,6 +126,9 @@ class ControlStore:
             except (errors.NoSuchGroup, errors.NotMember):
                 # A stale index entry: the leave only cleans it.
                 await self.link.execute("SREM", keys.userGroups(user), group)
+        self.faults("delete.left")
+        if not int(await self.link.run(_accountDelete, [keys.user(user)], [checked])):
+            return None
         return left
 
     async def setDisplayName(self, user, name):

@@ -163,11 +163,6 @@ class MemoryControlStore:
 
     async def delete(self, user, checked):
         data = self.data
-        found = data.users.get(user)
-        if found is None or found[0] != checked:
-            return None
-        data.users[user] = (None, found[1])
-        self.personal.deleted.add(user)
         left = []
         for group in sorted(data.userGroups.get(user, ())):
             try:
@@ -175,6 +170,11 @@ class MemoryControlStore:
                 left.append(group)
             except (errors.NoSuchGroup, errors.NotMember):
                 data.userGroups[user].discard(group)
+        found = data.users.get(user)
+        if found is None or found[0] != checked:
+            return None
+        data.users[user] = (None, found[1])
+        self.personal.deleted.add(user)
         return left
 
     async def setDisplayName(self, user, name):

@@ -1,6 +1,6 @@
 -- Delete an account: no password any more (login fails), marked deleted;
 -- the hash stays, so the name stays taken.  The commit point of
--- 'account.delete' (the group leaves follow, each in its group's slot).
+-- 'account.delete' (the group leaves come before, each in its group's slot).
 -- KEYS: user hash
 -- ARGV: the hash that was checked
 -- Returns 1 if deleted, 0 if the password changed meanwhile.
