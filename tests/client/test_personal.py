@@ -26,7 +26,7 @@ def test_block_unblock_blocks():
     assert wire.sent() == [] and "usage: /block USER" in screen.take()
 
 
-def test_blocked_send_is_explained():
+def test_whois_of_an_unknown_user():
     reactor, console, wire, screen = loggedIn()
     console.lineReceived("/whois alice")
     [info] = wire.sent()
