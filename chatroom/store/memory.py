@@ -224,7 +224,8 @@ class MemoryMessageStore:
 
     async def sendDirect(self, sender, recipient, text, cid=None):
         data = self.data
-        if recipient not in data.users:
+        if data.users.get(recipient, (None,))[0] is None:
+            # Unknown, or deleted (its password hash is gone).
             raise errors.NoSuchUser()
         if sender in personalOf(data).blocks.get(recipient, ()):
             raise errors.Blocked()
@@ -504,8 +505,10 @@ class MemoryStore(Service):
 
     async def prepare(self):
         """
-        Nothing to prepare: memory holds no earlier release's data.
+        Memory holds no earlier release's data: only the lobby's name keys
+        to claim.
         """
+        await self.groups.names.claim(LOBBY)
 
     def onConnected(self, f):
         # Memory is never lost: there is no reconnection to hear of.

@@ -12,7 +12,7 @@ from twisted.application.service import Service
 from twisted.internet import defer
 from zope.interface import implementer
 
-from chatroom.store.accounts import AccountStore
+from chatroom.store.accounts import LOBBY, AccountStore
 from chatroom.store.connection import RedisLink
 from chatroom.store.controls import ControlStore
 from chatroom.store.groups import GroupStore
@@ -88,8 +88,10 @@ class RedisStore(Service):
         from chatroom.store.names import buildIndex
 
         await migrate(self.link)
-        # Names made before the name rules of 1.1 get their keys, once.
+        # Names made before the name rules of 1.1 get their keys, once; the
+        # lobby's are claimed at every start (it is made at every start).
         await buildIndex(self.link)
+        await self.groups.names.claim(LOBBY)
 
     def onConnected(self, f):
         """

@@ -213,6 +213,7 @@ async def test_accountDelete(chat):
     lobby = (await friend.request("group.members", group="lobby"))["members"]
     assert "gone" not in [m["user"] for m in lobby]
     await refused("no_such_user", friend.request("user.info", user="gone"))
+    await refused("no_such_user", friend.request("send", to="gone", text="你还在吗"))
 
 
 @pytest_twisted.ensureDeferred

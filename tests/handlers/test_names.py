@@ -80,6 +80,8 @@ async def test_lookalikeGroupRefused(chat):
     await refused("name_taken", c.request("group.create", group="сhess"))
     await refused("name_taken", c.request("group.create", group="CHESS"))
     await refused("group_exists", c.request("group.create", group="chess"))
+    await refused("name_taken", c.request("group.create", group="LOBBY"))
+    await refused("name_taken", c.request("group.create", group="lоbby"))
     # A group may look like a user: different namespaces.
     assert (await c.request("group.create", group="аlice"))["group"] == "аlice"
 
@@ -165,3 +167,19 @@ async def _createUnclaimed(chat, user, hashed):
         await store.accounts.create(user, hashed, user)
     finally:
         names.claim = claim
+
+
+@pytest_twisted.ensureDeferred
+async def test_reportListsCollisions(chat, store):
+    """
+    What C{python -m chatroom.store.names_report} prints: the existing names
+    that are the same name, users and groups apart.
+    """
+    if store != "redis":
+        pytest.skip("the report reads Redis")
+    from chatroom.store.names_report import report
+
+    hashed = await chat.hasher.hash("pw")
+    for user in ("dave", "DAVE", "Dave", "eve"):
+        await _createUnclaimed(chat, user, hashed)
+    assert await report(chat.service.store.link) == {"users": [["DAVE", "Dave", "dave"]], "groups": []}
