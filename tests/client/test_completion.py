@@ -13,7 +13,7 @@ GROUPS = {"lobby", "大厅", "dev"}
 
 
 def test_command_names():
-    assert complete("/")[1][:3] == ["/chat", "/g", "/groups"]
+    assert complete("/")[1][:4] == ["/block", "/blocks", "/chat", "/delete-account"]
     assert complete("/gr") == ("/gr", ["/groups"])
     assert complete("/h") == ("/h", ["/help", "/history"])
 
