@@ -765,6 +765,9 @@ def test_slowConsumerDisconnected():
     written = len(transport.value())
     session.sendPayload(payload)
     assert len(transport.value()) == written
+    # The last frame written says why (a client this far behind rarely
+    # reads it).
+    assert transport.value().endswith(encode({"type": "bye", "reason": "slow"}))
 
 
 def test_oneLargeReplyOnAnEmptyBufferIsFine():
