@@ -71,7 +71,14 @@ class Presence:
             return online
         if self.blocksOf is not None and user not in self.registry:
             # Before it can be told of anyone: whom not to tell it about.
-            self.delivery.blocks.load(user, await self.blocksOf(user))
+            try:
+                blocked = await self.blocksOf(user)
+            except errors.ChatError:
+                # The login goes on (it is counted in already); only
+                # presence events from blocked users may get through.
+                self.log.warn("Could not read the blocks of {user}", user=user)
+                blocked = ()
+            self.delivery.blocks.load(user, blocked)
         session.user = user
         # From the moment it can get live messages until its missed ones
         # are pushed, the connection's live messages are remembered.
