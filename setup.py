@@ -17,7 +17,7 @@ setup(
     # An explicit root makes editable installs put this directory on sys.path,
     # which is where twistd looks for twisted/plugins/chatroom_plugin.py.
     package_dir={"": "."},
-    package_data={"chatroom.store": ["lua/*.lua"]},
+    package_data={"chatroom.store": ["lua/*.lua"], "chatroom": ["unicode/*.txt"]},
     include_package_data=True,
     install_requires=[
         "twisted[tls,conch]>=23.10",
@@ -31,6 +31,9 @@ setup(
         "wcwidth",
         # --metrics: Prometheus metrics, through its Twisted resource.
         "prometheus_client>=0.17",
+        # PRECIS (RFC 8265): width and case mapping of names, and the
+        # default-ignorable code points (chatroom.names).
+        "precis-i18n>=1.1",
         # tomllib is in the standard library from Python 3.11.
         'tomli>=1.1; python_version < "3.11"',
     ],

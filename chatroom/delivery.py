@@ -4,6 +4,7 @@ Who gets this message: the one place that takes a stored message, or an
 event, to every connection that should have it.
 """
 
+from chatroom.blocks import LocalBlocks
 from chatroom.messages import directIdentity, groupIdentity, messageEvent, timestampOf
 from chatroom.metrics import NO_METRICS
 from chatroom.protocol import encode
@@ -29,6 +30,8 @@ class Delivery:
         self.relay = relay
         self._directs = metrics.delivery("direct")
         self._groups = metrics.delivery("group")
+        #: Whom the users connected here blocked (see L{aboutUser}).
+        self.blocks = LocalBlocks()
         # Session -> set of (conversation identity, msg_id) it got live,
         # for the sessions whose missed messages are being pushed.
         self._catchingUp = {}
@@ -101,6 +104,18 @@ class Delivery:
             for session in sessions(user):
                 if session is not exclude:
                     session.sendPayload(payload)
+
+    def aboutUser(self, subject, users, payload, exclude=None):
+        """
+        Write an event about C{subject} (C{presence}, C{typing}, C{read}:
+        encoded once) to the connections here of C{users} but C{exclude},
+        skipping the users who blocked C{subject}.  Every event about a
+        user goes through here, live or relayed from another node.
+        """
+        blocks = self.blocks
+        if blocks:
+            users = [user for user in users if not blocks.blocks(user, subject)]
+        self.toUsers(users, payload, exclude)
 
     def _toUsers(self, users, identity, msgId, payload, exclude=None):
         # How many connections it was written to.

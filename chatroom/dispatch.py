@@ -92,7 +92,7 @@ class Dispatcher:
             if not isinstance(obj, dict):
                 if isinstance(obj, Rejected):
                     if obj.close:
-                        session.close()
+                        session.byeAfterReply("too_large")
                     raise obj.error
                 raise errors.BadRequest("a request must be a JSON object")
             rawId = obj.get("id")

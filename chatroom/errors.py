@@ -56,9 +56,10 @@ NotMember = _error("not_member", "you are not a member of that group")
 RateLimited = _error("rate_limited", "too many requests, slow down")
 Unavailable = _error("unavailable", "storage is unavailable, try again")
 Internal = _error("internal", "internal server error")
+# Version 1.1.
 Forbidden = _error("forbidden", "you are not allowed to do that")
-Blocked = _error("blocked", "that user has blocked you")
-NameTaken = _error("name_taken", "that name is too much like one already taken")
+Blocked = _error("blocked", "that user does not accept your messages")
+NameTaken = _error("name_taken", "that name is taken (it looks like, or differs only in case from, another)")
 
 #: Every code a server may send, in PROTOCOL.md's order.
 CODES = (

@@ -28,7 +28,7 @@ class LoginAttempt:
     C{auth_failed} or C{user_exists}: only failures slow anyone down.
     """
 
-    failures = (errors.AuthFailed, errors.UserExists)
+    failures = (errors.AuthFailed, errors.UserExists, errors.NameTaken)
 
     def __init__(self, taken, succeeded=None, failed=None):
         """

@@ -15,6 +15,7 @@ import unicodedata
 import attr
 
 from chatroom.errors import BadRequest, UnknownType
+from chatroom.names import checkName
 
 MAX_NAME = 32
 MAX_PASSWORD = 1024
@@ -66,6 +67,14 @@ def name(field, value):
                 "field '%s' may hold only letters, digits, '_', '.' and '-'" % field
             )
     return value
+
+
+def newName(field, value):
+    """
+    Validate a name being created (C{register}, C{group.create}): the 1.0
+    rule, and no invisible character (L{chatroom.names.checkName}).
+    """
+    return checkName(field, name(field, value))
 
 
 def password(field, value):
@@ -266,7 +275,7 @@ class _Conversation:
 
 @request("register", loginRequired=False)
 class Register:
-    user = field(name)
+    user = field(newName)
     password = field(password)
     name = field(optional(displayName), optional=True)
 
@@ -302,7 +311,7 @@ class Send:
 
 @request("group.create")
 class GroupCreate:
-    group = field(name)
+    group = field(newName)
     visibility = field(optional(oneOf(VISIBILITIES)), optional=True)
     history = field(optional(oneOf(HISTORY_RULES)), optional=True)
     title = field(optional(title), optional=True)

@@ -33,7 +33,7 @@ KINDS = ("direct", "group")
 RELAY_KINDS = {
     b"m": "direct", b"g": "group", b"e": "group_event", b"p": "presence",
     b"j": "joined", b"l": "left", b"h": "hello", b"f": "group_event_others", b"u": "membership",
-    b"x": "group_deleted",
+    b"x": "group_deleted", b"k": "bye", b"b": "block",
 }
 
 #: The request-type label of a request whose type is not one of the

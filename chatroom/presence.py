@@ -40,6 +40,9 @@ class Presence:
         self.maxGroup = maxGroup
         #: The liveness time-to-live renewed by a re-count (see L{resync}).
         self.liveness = 0
+        #: C{blocksOf(user)}: a Deferred of the users C{user} blocked,
+        #: loaded at its first login here (or C{None}: no blocks).
+        self.blocksOf = None
         # Logins whose count in the store is under way, by user, and
         # count-outs waiting for the re-count that follows an outage.
         self._counting = Counter()
@@ -66,6 +69,16 @@ class Presence:
             # Gone while we were counting it: count it out again.
             await self.store.disconnect(user)
             return online
+        if self.blocksOf is not None and user not in self.registry:
+            # Before it can be told of anyone: whom not to tell it about.
+            try:
+                blocked = await self.blocksOf(user)
+            except errors.ChatError:
+                # The login goes on (it is counted in already); only
+                # presence events from blocked users may get through.
+                self.log.warn("Could not read the blocks of {user}", user=user)
+                blocked = ()
+            self.delivery.blocks.load(user, blocked)
         session.user = user
         # From the moment it can get live messages until its missed ones
         # are pushed, the connection's live messages are remembered.
@@ -91,6 +104,7 @@ class Presence:
         allGroups = list(registry.groupsOf(user))
         if registry.remove(session):
             self.relay.unwatchGroups(allGroups)
+            self.delivery.blocks.forget(user)
         self.delivery.forget(session)
         session.user = None
         _background(self._countOut(user, audience, groups), "counting out %s" % (user,))
@@ -114,7 +128,7 @@ class Presence:
                 pass
         if last:
             payload = encode(presenceEvent(user, False))
-            self.delivery.toUsers(audience, payload)
+            self.delivery.aboutUser(user, audience, payload)
             self.relay.presence(user, groups, payload)
 
     def locate(self, *users):
@@ -130,7 +144,7 @@ class Presence:
 
     def _announce(self, user, payload):
         registry, limit = self.registry, self.maxGroup
-        self.delivery.toUsers(registry.neighbours(user, limit), payload)
+        self.delivery.aboutUser(user, registry.neighbours(user, limit), payload)
         self.relay.presence(user, registry.smallGroups(user, limit), payload)
 
     def announceOffline(self, user, groups):
@@ -151,7 +165,7 @@ class Presence:
         for group in groups:
             audience.update(members(group))
         audience.discard(user)
-        self.delivery.toUsers(audience, payload)
+        self.delivery.aboutUser(user, audience, payload)
 
     # Group membership.
 

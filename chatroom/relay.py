@@ -55,6 +55,7 @@ class Relay:
             b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
             b"p": self._presence, b"j": self._joined, b"l": self._left,
             b"h": self._hello, b"f": self._groupEventAbout, b"u": self._membershipEvent, b"x": self._deleted,
+            b"k": self._kicked, b"b": self._blockChanged,
         }
         store.listen(self.received)
         store.onListening(self._listening)
@@ -192,6 +193,26 @@ class Relay:
                 _LIST.join(g.encode("utf-8") for g in groups), payload,
             ]))
 
+    def kick(self, user, reason):
+        """
+        Tell the other nodes to close every connection of C{user} there,
+        with a C{bye} giving C{reason} (a password change, a deletion, a
+        server ban).
+        """
+        if self.multiNode:
+            self._out[b"k"].inc()
+            self.store.broadcast(_SEP.join([b"k", self._encodedNode, user.encode("utf-8"), reason.encode()]))
+
+    def blockChanged(self, user, peer, blocked):
+        """
+        Tell the other nodes that C{user} blocked (or unblocked) C{peer},
+        for its connections there.
+        """
+        if self.multiNode:
+            self._out[b"b"].inc()
+            self.store.broadcast(_SEP.join([
+                b"b", self._encodedNode, user.encode("utf-8"), peer.encode("utf-8"), b"1" if blocked else b"0"]))
+
     # Receiving.
 
     def received(self, envelope):
@@ -252,6 +273,16 @@ class Relay:
     def _deleted(self, origin, rest):
         group, payload = rest.split(_SEP, 1)
         self._presenceOf.relayedDeletion(group.decode("utf-8"), payload)
+
+    def _kicked(self, origin, rest):
+        user, reason = (part.decode("utf-8") for part in rest.split(_SEP, 1))
+        for session in list(self.registry.sessions(user)):
+            session.bye(reason)
+
+    def _blockChanged(self, origin, rest):
+        user, peer, blocked = rest.split(_SEP, 2)
+        user = user.decode("utf-8")
+        self._delivery.blocks.changed(user, peer.decode("utf-8"), blocked == b"1", here=user in self.registry)
 
     def _hello(self, origin, rest):
         if origin not in self.nodes:

@@ -15,6 +15,7 @@ from chatroom.delivery import Delivery
 from chatroom.dispatch import Dispatcher
 from chatroom.handlers.accounts import AccountHandler
 from chatroom.handlers.chat import ChatHandler
+from chatroom.handlers.controls import ControlHandler
 from chatroom.handlers.groups import GroupHandler
 from chatroom.limits import Limiter
 from chatroom.metrics import NO_METRICS
@@ -59,14 +60,17 @@ class ChatService(Service):
         delivery = Delivery(registry, relay, metrics)
         self.presence = presence = Presence(store.presence, registry, relay, delivery, presenceMaxGroup)
         presence.liveness = nodeTimeout
+        presence.blocksOf = store.controls.blocksOf
         relay.attach(delivery, presence)
         self.monitor = NodeMonitor(reactor, store, relay, presence, nodeTimeout)
         limiter = Limiter(reactor, limits)
         dispatcher = Dispatcher(limiter, metrics)
         for handler in (
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
-                           hasher, limiter.logins, metrics),
+                           hasher, limiter.logins, metrics, controls=store.controls),
             ChatHandler(store.messages, presence, delivery, self.admins),
+            ControlHandler(store.controls, store.accounts, store.presence, delivery, relay, hasher,
+                           limiter.logins, self.admins),
             GroupHandler(store.groups, store.messages, presence, delivery,
                          limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers,
                          store.accounts, self.admins),
@@ -134,6 +138,8 @@ class ChatService(Service):
 
     async def _stop(self):
         self.sessions.stop()
+        for session in list(self.sessions):
+            session.bye("shutdown")
         if self.monitor.running:
             await defer.maybeDeferred(self.monitor.stopService)
         if self.store.connected:

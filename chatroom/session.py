@@ -8,6 +8,7 @@ from twisted.logger import Logger
 
 from chatroom import errors, securitylog
 from chatroom.connections import addressOf, pendingBytes
+from chatroom.controls import byeEvent
 from chatroom.liveness import IdleSweeper, LoginSweeper, tuneTransport
 from chatroom.metrics import NO_METRICS
 from chatroom.protocol import encode
@@ -53,6 +54,7 @@ class Session:
         self._closed = closed
         self._loggedIn = loggedIn
         self._loginTimedOut = False
+        self._idleClosed = False
         self.user = None
         self.connected = True
         # A list, not a deque: it holds at most maxQueued requests, and an
@@ -139,18 +141,51 @@ class Session:
         self._queue.clear()
         securitylog.slowConsumer(addressOf(self), self.user, self.maxBuffer)
         self.port.slowConsumer()
+        # Said, though a client this far behind may never read it: the
+        # connection is aborted, not drained.
+        self.protocol.sendPayload(encode(byeEvent("slow")))
         self._abort()
 
     def idleTimedOut(self, seconds):
         """
-        The client sent nothing for C{seconds}: close the connection.
+        The client sent nothing for C{seconds}: say C{bye} and close the
+        connection; if it is still there at the next sweep (a client that
+        does not read), abort it.
         """
         if not self.connected:
             return
+        if self._idleClosed:
+            self._abort()
+            return
+        self._idleClosed = True
         self.log.info("Closing {session}: nothing received for {seconds} s", session=self, seconds=seconds)
-        self._queue.clear()
-        self._closing = True
-        self._abort()
+        self.bye("idle")
+
+    def bye(self, reason):
+        """
+        Close the connection on purpose: C{{"type": "bye", "reason":
+        reason}} first, after the reply to the request under way if there
+        is one; requests still queued are dropped.  (A request's own
+        handler uses L{byeAfterReply}.)
+        """
+        if not self.connected or self._closing:
+            return
+        payload = encode(byeEvent(reason))
+        self.close()
+        if self._busy:
+            self.callAfterReply(self.sendPayload, payload)
+        else:
+            self.sendPayload(payload)
+            self._closeIfDone()
+
+    def byeAfterReply(self, reason):
+        """
+        Close the connection once the reply to the current request is
+        written, with a C{bye} after it (C{logout}, C{account.delete}, an
+        oversize frame).
+        """
+        self.close()
+        self.callAfterReply(self.sendPayload, encode(byeEvent(reason)))
 
     def markLoggedIn(self):
         """
@@ -174,7 +209,9 @@ class Session:
             return
         self._loginTimedOut = True
         securitylog.loginTimeout(addressOf(self), seconds)
-        self.refuse(errors.Unavailable("not logged in within %g seconds, closing the connection" % (seconds,)))
+        self.sendPayload(encode(
+            errors.Unavailable("not logged in within %g seconds, closing the connection" % (seconds,)).reply(None)))
+        self.bye("idle")
 
     def _abort(self):
         # Not loseConnection: that waits for the unread bytes to be written,

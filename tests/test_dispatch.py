@@ -28,6 +28,10 @@ class FakeSession:
     def close(self):
         self.closed = True
 
+    def byeAfterReply(self, reason):
+        self.bye = reason
+        self.close()
+
 
 def run(dispatcher, obj, user=None):
     """
@@ -82,6 +86,8 @@ def test_everyRequestHasAHandler(dispatcher):
         "group.leave", "group.list", "group.members", "group.send", "history", "ack", "ping",
         "group.info", "group.set", "group.add", "group.kick", "group.ban", "group.unban", "group.role",
         "group.delete", "group.directory",
+        "block", "unblock", "blocks", "password.change", "account.delete", "profile.set", "user.info",
+        "admin.ban", "admin.unban",
     }
 
 
@@ -170,6 +176,7 @@ def test_rejectedFrame(dispatcher):
     reply = json.loads(dispatcher.dispatch(session, Rejected(errors.TooLarge(), True)))
     assert reply["code"] == "too_large"
     assert session.closed
+    assert session.bye == "too_large"
 
 
 class Failing:

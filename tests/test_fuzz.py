@@ -23,6 +23,7 @@ from twisted.logger import globalLogPublisher
 from twisted.python.failure import Failure
 
 from chatroom import errors
+from chatroom.controls import BYE_REASONS
 from chatroom.messages import REQUESTS
 from chatroom.store.redis import RedisStore
 from tests.support.fakes import UnitNode, connectFrames, connectLines, frame
@@ -102,13 +103,19 @@ def parseFrames(data):
 
 def checkReplies(transport, failures):
     """
-    The written output holds only valid replies and events; return them.
+    The written output holds only valid replies and C{bye} events; return
+    the replies.
     """
     data = transport.value()
     assert b"Traceback" not in data and b'File "' not in data
-    replies = parseFrames(data)
-    for reply in replies:
+    replies = []
+    for reply in parseFrames(data):
         assert isinstance(reply, dict)
+        if reply["type"] == "bye":
+            # Said before a close the server makes on purpose.
+            assert reply["reason"] in BYE_REASONS, reply
+            continue
+        replies.append(reply)
         assert reply["type"] in ("ok", "error"), reply
         if reply["type"] == "error":
             assert reply["code"] in errors.CODES, reply
@@ -193,7 +200,7 @@ nonEmpty = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_siz
 #: validation.
 validValues = {
     "user": names, "to": names, "with": names, "group": names,
-    "password": nonEmpty, "text": nonEmpty, "name": nonEmpty, "cursor": nonEmpty,
+    "password": nonEmpty, "old": nonEmpty, "new": nonEmpty, "text": nonEmpty, "name": nonEmpty, "cursor": nonEmpty,
     "cid": st.one_of(nonEmpty, st.integers(-2**62, 2**62)),
     "limit": st.integers(1, 200), "before": msgIds, "upto": msgIds,
     "title": nonEmpty, "prefix": names, "visibility": st.sampled_from(["public", "private"]),
@@ -359,7 +366,7 @@ def test_lone_surrogates_in_every_field():
     or not.
     """
     example = {
-        "user": "alice", "to": "bob", "with": "bob", "group": "lobby", "password": "pw", "text": "你好",
+        "user": "alice", "to": "bob", "with": "bob", "group": "lobby", "password": "pw", "old": "pw", "new": "pw2", "text": "你好",
         "name": "Alice", "cursor": "a", "cid": "c", "limit": 1, "before": "1-0", "upto": "1-0",
         "title": "标题", "prefix": "l", "visibility": "public", "history": "shared", "role": "admin",
     }

@@ -540,7 +540,7 @@ def test_notLoggedInInTimeClosed():
     assert readFrames(transport) == [{
         "type": "error", "code": "unavailable",
         "message": "not logged in within 30 seconds, closing the connection",
-    }]
+    }, {"type": "bye", "reason": "idle"}]
     assert transport.disconnecting
     assert not loggedInTransport.disconnecting
     protocol.connectionLost(None)
@@ -554,7 +554,9 @@ def test_notLoggedInDebugPort():
     service.reactor.advance(1)
     protocol.dataReceived(b'{"type": "ping"}\n')
     service.reactor.advance(1.5)
-    assert readLines(transport)[-1]["message"] == "not logged in within 2 seconds, closing the connection"
+    assert readLines(transport)[-2:] == [
+        {"type": "error", "code": "unavailable", "message": "not logged in within 2 seconds, closing the connection"},
+        {"type": "bye", "reason": "idle"}]
     assert transport.disconnecting
 
 
@@ -763,6 +765,9 @@ def test_slowConsumerDisconnected():
     written = len(transport.value())
     session.sendPayload(payload)
     assert len(transport.value()) == written
+    # The last frame written says why (a client this far behind rarely
+    # reads it).
+    assert transport.value().endswith(encode({"type": "bye", "reason": "slow"}))
 
 
 def test_oneLargeReplyOnAnEmptyBufferIsFine():

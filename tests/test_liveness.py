@@ -74,7 +74,12 @@ def test_idleConnectionClosed():
     assert not transport.disconnecting
     assert [r["type"] for r in readFrames(transport)] == ["ok", "error"]
     clock.advance(10)
-    assert transport.disconnecting and transport.disconnected
+    # Told why, then closed once the bye is written; a client that does
+    # not read it is aborted at the next sweep.
+    assert transport.disconnecting
+    assert readFrames(transport) == [{"type": "bye", "reason": "idle"}]
+    clock.advance(5)
+    assert transport.disconnected
     # Gone for the service too (the protocol tells it when the transport
     # reports the close).
     protocol.connectionLost(None)

@@ -114,7 +114,8 @@ def test_oversizeFrame(conn):
     proto, transport = conn
     proto.dataReceived(frame(paddedPing(1, 1025)) + frame({"type": "ping", "id": 2}))
     replies = readFrames(transport)
-    assert [r["code"] for r in replies] == ["too_large"]
+    assert [r.get("code") for r in replies] == ["too_large", None]
+    assert replies[1] == {"type": "bye", "reason": "too_large"}
     assert "1024" in replies[0]["message"]
     assert transport.disconnecting
 
@@ -126,7 +127,7 @@ def test_oversizeHeaderAlone(conn):
     """
     proto, transport = conn
     proto.dataReceived(struct.pack(">I", 2**32 - 1))
-    assert [r["code"] for r in readFrames(transport)] == ["too_large"]
+    assert [r.get("code", r["type"]) for r in readFrames(transport)] == ["too_large", "bye"]
     assert transport.disconnecting
     # A client that keeps writing gets nothing more.
     proto.dataReceived(b"x" * 10000)
@@ -139,7 +140,7 @@ def test_oversizeAfterGoodFrames(conn):
     """
     proto, transport = conn
     proto.dataReceived(frame({"type": "ping", "id": 1}) + struct.pack(">I", 5000))
-    assert [r["type"] for r in readFrames(transport)] == ["ok", "error"]
+    assert [r["type"] for r in readFrames(transport)] == ["ok", "error", "bye"]
     assert transport.disconnecting
 
 
@@ -151,7 +152,7 @@ def test_defaultLimit():
     proto.dataReceived(frame(paddedPing(1, 65536)))
     assert readFrames(transport) == [{"type": "ok", "id": 1}]
     proto.dataReceived(frame(paddedPing(2, 65537)))
-    assert [r["code"] for r in readFrames(transport)] == ["too_large"]
+    assert [r.get("code", r["type"]) for r in readFrames(transport)] == ["too_large", "bye"]
 
 
 # Envelope errors.

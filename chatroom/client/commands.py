@@ -9,7 +9,7 @@ offers.
 """
 
 from chatroom import errors
-from chatroom.client import display, groupcommands
+from chatroom.client import display, groupcommands, personal
 from chatroom.client.conversation import Conversation
 from chatroom.messages import name as checkName
 
@@ -33,6 +33,7 @@ HELP = {
     "menu": ("", "leave the conversation and show the menu"),
     "quit": ("", "leave chatroom-client"),
 }
+HELP.update(personal.HELP)
 
 #: short forms
 ALIASES = {"h": "help", "?": "help", "w": "who", "m": "msg", "c": "chat", "q": "quit", "exit": "quit"}
@@ -50,6 +51,7 @@ ARGUMENTS = {
     "history": ("conversation",),
     **groupcommands.ARGUMENTS,
 }
+ARGUMENTS.update(personal.ARGUMENTS)
 
 #: seconds /quit waits for messages still on their way
 QUIT_WAIT = 5.0
@@ -58,7 +60,7 @@ HISTORY_DEFAULT = 20
 CHAT_CONTEXT = 10
 
 
-class Commands(groupcommands.GroupCommands):
+class Commands(groupcommands.GroupCommands, personal.PersonalCommands):
     """
     The slash commands of a L{chatroom.client.console.Console}.
     """
@@ -87,7 +89,7 @@ class Commands(groupcommands.GroupCommands):
         word, _, rest = line[1:].partition(" ")
         word = word.lower()
         word = ALIASES.get(word, word)
-        method = getattr(self, "cmd_" + word, None) if word in HELP else None
+        method = getattr(self, "cmd_" + word.replace("-", "_"), None) if word in HELP else None
         if method is None:
             self.out("! unknown command /%s; /help lists them" % (display.clean(word),))
             return None

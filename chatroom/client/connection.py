@@ -15,6 +15,7 @@ from twisted.logger import Logger
 
 from chatroom.client.inbox import Inbox
 from chatroom.client.outbox import Outbox
+from chatroom.client.personal import FINAL_REASONS
 from chatroom.client.protocol import ChatClientProtocol
 from chatroom.client.reconnect import DEFAULT_BACKOFF, Reconnector
 from chatroom.errors import AuthFailed
@@ -277,5 +278,9 @@ class ChatConnection:
     def _eventReceived(self, event):
         if event.get("type") == "message":
             self.inbox.received(event)
+        elif event.get("type") == "bye" and event.get("reason") in FINAL_REASONS:
+            # Logging in again with these credentials cannot work now.
+            self.credentials = None
+            self.listener.eventReceived(event)
         else:
             self.listener.eventReceived(event)

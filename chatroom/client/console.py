@@ -20,6 +20,7 @@ from chatroom.client.commands import Commands
 from chatroom.client.connection import NotConnected
 from chatroom.client.conversation import Conversation
 from chatroom.client.menu import Menu
+from chatroom.client.personal import byeLine
 from chatroom.errors import ChatError
 
 
@@ -330,6 +331,8 @@ class Console:
             if isinstance(group, str):
                 self._groupChanged(group, user, event.get("event"))
             self.out(display.groupChange(event, self.now))
+        elif kind == "bye":
+            self.out(byeLine(event))
         else:
             self.log.info("ignored event {event!r}", event=event)
 

@@ -19,7 +19,7 @@ class AccountHandler:
 
     log = Logger()
 
-    def __init__(self, accounts, online, presence, backlog, hasher, logins, metrics=NO_METRICS):
+    def __init__(self, accounts, online, presence, backlog, hasher, logins, metrics=NO_METRICS, controls=None):
         """
         @param accounts: the L{IAccountStore}.
         @param online: the L{IPresenceStore} (who is online, cluster-wide).
@@ -28,6 +28,7 @@ class AccountHandler:
         @param hasher: the L{PasswordHasher}.
         @param logins: the L{LoginThrottle} of failed attempts.
         @param metrics: the L{chatroom.metrics.Metrics} of logins.
+        @param controls: the L{IControlStore} (server bans), or C{None}.
         """
         self.metrics = metrics
         self.accounts = accounts
@@ -36,6 +37,7 @@ class AccountHandler:
         self.backlog = backlog
         self.hasher = hasher
         self.logins = logins
+        self.controls = controls
 
     @handles(Register)
     async def register(self, session, request):
@@ -46,6 +48,8 @@ class AccountHandler:
             # refuses it again atomically.
             if await accounts.credentials(request.user) is not None:
                 raise errors.UserExists()
+            if await accounts.nameTaken(request.user):
+                raise errors.NameTaken()
             passwordHash = await self.hasher.hash(request.password)
             await accounts.create(request.user, passwordHash, request.name or request.user)
         self.log.info("Registered {user}", user=request.user)
@@ -67,6 +71,9 @@ class AccountHandler:
             self.metrics.loginFailed(e.code)
             raise
         self.metrics.loggedIn()
+        # Told only to someone who knows the password.
+        if self.controls is not None and await self.controls.isBanned(request.user):
+            raise errors.Forbidden("this account is banned from the server")
         if session.user == request.user:
             # Already this user here: nothing changes, nobody is told.
             online = await self.online.count()
@@ -84,7 +91,7 @@ class AccountHandler:
 
     @handles(Logout)
     def logout(self, session, request):
-        session.close()
+        session.byeAfterReply("logout")
         return None
 
     @handles(Users)

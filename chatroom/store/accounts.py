@@ -10,6 +10,7 @@ from zope.interface import implementer
 from chatroom.store import faults, keys
 from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IAccountStore
+from chatroom.store.names import redisClaims
 from chatroom.store.scripts import Script
 
 LOBBY = "lobby"
@@ -28,15 +29,29 @@ class AccountStore:
 
     def __init__(self, link):
         self.link = link
+        self.names = redisClaims(link, keys.userName, self._exists)
+
+    async def _exists(self, user):
+        return bool(int(await self.link.execute("EXISTS", keys.user(user))))
+
+    def nameTaken(self, user):
+        """
+        Whether another name that is the same name as C{user} holds it.
+        """
+        return self.names.taken(user)
 
     async def create(self, user, passwordHash, displayName):
         """
-        Create C{user}, a member of the lobby; fails with L{UserExists}.
+        Create C{user}, a member of the lobby; fails with L{UserExists}, or
+        L{NameTaken} when another name is the same name.
 
-        The account is the commit point; the lobby membership follows in
-        the lobby's slot (L{settle} finishes it at login if the server
-        stopped in between).
+        The name's keys are claimed first (each in its own slot,
+        L{chatroom.store.names}); the account is the commit point; the
+        lobby membership follows in the lobby's slot (L{settle} finishes it
+        at login if the server stopped in between).
         """
+        await self.names.claim(user)
+        self.faults("register.claimed")
         await self.link.run(_register, [keys.user(user), keys.userGroups(user)], [passwordHash, displayName, LOBBY, int(time.time() * 1000)])
         self.faults("register.created")
         await self.settle(user)

@@ -276,14 +276,14 @@ class RedisLink(Service):
             # A failed Deferred, never an exception: callers that run
             # commands from a timer (the batch of sends) must see it too.
             return defer.fail(errors.Unavailable())
+        # One errback for both (no closure per call: sends run this).
+        return d.addErrback(self._scriptFailed, conn, script, keys, args)
 
-        def noScript(failure):
-            failure.trap(txredisapi.ResponseError)
-            if "NOSCRIPT" not in str(failure.value):
-                return failure
-            return self._connection().execute_command("EVAL", script.source, len(keys), *keys, *args)
-
-        return d.addErrback(noScript).addErrback(_translate, conn)
+    def _scriptFailed(self, failure, conn, script, keys, args):
+        if failure.check(txredisapi.ResponseError) and "NOSCRIPT" in str(failure.value):
+            d = self._connection().execute_command("EVAL", script.source, len(keys), *keys, *args)
+            return d.addErrback(_translate, conn)
+        return _translate(failure, conn)
 
 
 def _translate(failure, conn=None):

@@ -29,6 +29,7 @@ from chatroom.store import faults, keys
 from chatroom.store.accounts import LOBBY
 from chatroom.store.connection import allOf
 from chatroom.store.interfaces import IGroupStore
+from chatroom.store.names import redisClaims
 from chatroom.store.scripts import Script
 
 _create = Script("group_create", ["_group"])
@@ -134,6 +135,10 @@ class GroupStore:
 
     def __init__(self, link):
         self.link = link
+        self.names = redisClaims(link, keys.groupName, self._exists)
+
+    async def _exists(self, group):
+        return bool(int(await self.link.execute("EXISTS", keys.group(group))))
 
     def _run(self, script, group, args):
         return self.link.run(script, keys.groupKeys(group), args)
@@ -141,9 +146,18 @@ class GroupStore:
     async def create(self, group, user, maxGroups=0, visibility="public", history="shared", title=""):
         """
         Create C{group} with C{user} as its first member and owner, unless
-        C{user} is in C{maxGroups} groups already (0: no limit).
+        C{user} is in C{maxGroups} groups already (0: no limit); L{GroupExists},
+        or L{NameTaken} when another group's name is the same name (its keys
+        are claimed first, each in its own slot, L{chatroom.store.names}).
         """
-        await self._index(user, group, maxGroups)
+        if await self._exists(group):
+            raise errors.GroupExists()
+        await self.names.claim(group)
+        try:
+            await self._index(user, group, maxGroups)
+        except errors.BadRequest:
+            await self.names.release(group)
+            raise
         self.faults("create.indexed")
         if visibility == "public":
             # The directory is an index too: written before the group.

@@ -21,7 +21,15 @@ class IAccountStore(Interface):
 
     def create(user, passwordHash, displayName):
         """
-        Create C{user}, a member of the lobby; L{UserExists} if taken.
+        Create C{user}, a member of the lobby; L{UserExists} if taken,
+        L{NameTaken} if another name is the same name
+        (L{chatroom.names.nameKeys}).
+        """
+
+    def nameTaken(user):
+        """
+        Whether another user name that is the same name holds it (a look
+        before hashing a password; L{create} decides).
         """
 
     def credentials(user):
@@ -313,6 +321,61 @@ class INodeStore(Interface):
         """
 
 
+class IControlStore(Interface):
+    """
+    Personal controls: blocks, passwords, deletion, display names, bans.
+    """
+
+    def block(user, peer):
+        """
+        C{user} blocks C{peer}: C{True} if new; L{NoSuchUser}; L{BadRequest}
+        at the cap.
+        """
+
+    def unblock(user, peer):
+        """
+        C{user} unblocks C{peer}: C{True} if it was blocked.
+        """
+
+    def blocksOf(user):
+        """
+        The users C{user} has blocked, sorted.
+        """
+
+    def setPassword(user, checked, new):
+        """
+        Replace the password hash C{checked} by C{new}: C{False} if it had
+        changed meanwhile.
+        """
+
+    def delete(user, checked):
+        """
+        Delete the account whose hash C{checked} was verified; its groups
+        are left: the groups left, or C{None} if the hash had changed
+        meanwhile.
+        """
+
+    def setDisplayName(user, name):
+        """
+        Set C{user}'s display name.
+        """
+
+    def setBanned(user, banned):
+        """
+        Ban C{user} from the server or lift the ban; L{NoSuchUser}.
+        """
+
+    def isBanned(user):
+        """
+        Whether C{user} is banned from the server.
+        """
+
+    def info(user):
+        """
+        C{user}'s display name; L{NoSuchUser}, deleted accounts included.
+        """
+
+
 class IChatStore(IService):
     """
     Everything kept for the chat service, started and stopped as a service.
@@ -323,6 +386,7 @@ class IChatStore(IService):
     messages = Attribute("The L{IMessageStore}.")
     presence = Attribute("The L{IPresenceStore}.")
     nodes = Attribute("The L{INodeStore}.")
+    controls = Attribute("The L{IControlStore}.")
     connected = Attribute("Whether the storage can be reached now.")
 
     def whenConnected():

@@ -162,3 +162,38 @@ def kindOf(key):
     if rest == ":stream" and kind in "dg":
         return ("direct stream" if kind == "d" else "group stream"), name
     return None, None
+
+
+# Names and personal controls (PROTOCOL 1.1).
+
+def _escapeKey(value):
+    # A name key (a skeleton) may hold characters names never do (':' is the
+    # prototype of U+02D0): escaped so that it cannot end the hash tag or
+    # run into the next part.
+    return value.replace("%", "%25").replace(":", "%3A").replace("|", "%7C").replace("{", "%7B").replace("}", "%7D")
+
+
+def userName(nameKey):
+    """The claim of a user name key (see L{chatroom.names.nameKeys})."""
+    return "{s:%s}" % (_escapeKey(nameKey),)
+
+
+def groupName(nameKey):
+    """The claim of a group name key."""
+    return "{gs:%s}" % (_escapeKey(nameKey),)
+
+
+def userBlocks(name):
+    """The users a user has blocked: the truth of C{blocks}."""
+    return "{u:%s}:blocks" % (name,)
+
+
+def userBlocksPending(name):
+    """The peers whose conversation's block marker may not follow the
+    user's blocks yet (a request stopped between the two writes)."""
+    return "{u:%s}:blocks:pending" % (name,)
+
+
+def directBlocked(a, b):
+    """The users of a direct conversation who blocked the other one."""
+    return direct(a, b) + ":blocked"

@@ -56,9 +56,14 @@ class MemoryGroupStore:
     Groups in memory.
     """
 
-    def __init__(self, data):
+    def __init__(self, data, names=None):
+        """
+        @param names: the L{NameClaims} of group names (C{group.create}
+            claims the new group's name keys first).
+        """
         self.data = data
         self.g = data.groupData
+        self.names = names
 
     # The rules of _group.lua.
 
@@ -149,6 +154,7 @@ class MemoryGroupStore:
         self._checkGroups(user, group, maxGroups)
         if group in data.groups:
             raise errors.GroupExists()
+        await self.names.claim(group)
         data.groups.add(group)
         self.g.meta[group] = {"visibility": visibility, "history": history, "title": title, "owner": user}
         self.addMember(group, user)

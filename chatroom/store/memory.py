@@ -20,8 +20,9 @@ from zope.interface import implementer
 from chatroom import errors
 from chatroom.messages import Conversation, directIdentity, groupIdentity, msgIdKey
 from chatroom.store.accounts import LOBBY
-from chatroom.store.interfaces import IAccountStore, IChatStore, IMessageStore, INodeStore, IPresenceStore
+from chatroom.store.interfaces import IChatStore, IMessageStore, INodeStore, IPresenceStore
 from chatroom.store.memgroups import GroupData, MemoryGroupStore
+from chatroom.store.memory_controls import MemoryAccountStore, MemoryControlStore, memoryClaims, personalOf
 from chatroom.store.messages import DEFAULT_RETENTION, Stored
 
 #: Seconds a cid is remembered.
@@ -148,33 +149,6 @@ def _before(a, b):
     return msgIdKey(a) < msgIdKey(b)
 
 
-@implementer(IAccountStore)
-class MemoryAccountStore:
-    """
-    Accounts in memory.
-    """
-
-    def __init__(self, data):
-        self.data = data
-
-    async def create(self, user, passwordHash, displayName):
-        data = self.data
-        if user in data.users:
-            raise errors.UserExists()
-        data.users[user] = (passwordHash, displayName)
-        data.groups.add(LOBBY)
-        MemoryGroupStore(data).addMember(LOBBY, user)
-
-    async def credentials(self, user):
-        found = self.data.users.get(user)
-        if found is None:
-            return None
-        return found[0], found[1] or user
-
-    async def ensureLobby(self):
-        self.data.groups.add(LOBBY)
-
-
 @implementer(IMessageStore)
 class MemoryMessageStore:
     """
@@ -187,8 +161,11 @@ class MemoryMessageStore:
 
     async def sendDirect(self, sender, recipient, text, cid=None):
         data = self.data
-        if recipient not in data.users:
+        if data.users.get(recipient, (None,))[0] is None:
+            # Unknown, or deleted (its password hash is gone).
             raise errors.NoSuchUser()
+        if sender in personalOf(data).blocks.get(recipient, ()):
+            raise errors.Blocked()
         cidKey = None if cid is None else (sender, "u:" + recipient, cid)
         if cidKey is not None:
             previous = data.cid(cidKey)
@@ -457,10 +434,11 @@ class MemoryStore(Service):
     def __init__(self, clock, node, retention=DEFAULT_RETENTION, data=None):
         self.data = data if data is not None else MemoryData(clock)
         self.accounts = MemoryAccountStore(self.data)
-        self.groups = MemoryGroupStore(self.data)
+        self.groups = MemoryGroupStore(self.data, memoryClaims(self.data, "g", lambda group: group in self.data.groups))
         self.messages = MemoryMessageStore(self.data, retention)
         self.presence = MemoryPresenceStore(self.data, node)
         self.nodes = MemoryNodeStore(self.data, node)
+        self.controls = MemoryControlStore(self.data, self.groups)
 
     def stopService(self):
         super().stopService()
@@ -471,8 +449,10 @@ class MemoryStore(Service):
 
     async def prepare(self):
         """
-        Nothing to prepare: memory holds no earlier release's data.
+        Memory holds no earlier release's data: only the lobby's name keys
+        to claim.
         """
+        await self.groups.names.claim(LOBBY)
 
     def onConnected(self, f):
         # Memory is never lost: there is no reconnection to hear of.

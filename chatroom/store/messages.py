@@ -28,8 +28,8 @@ _sendDirect = Script("send_direct")
 _sendGroup = Script("send_group")
 _ack = Script("ack")
 _history = Script("history")
-_unreadPosition = Script("unread_position")
 _introduce = Script("introduce")
+_unreadPosition = Script("unread_position")
 
 
 @attr.s(frozen=True, slots=True)
@@ -131,17 +131,18 @@ class MessageStore:
         return await self._store(sender, recipient, text, cid)
 
     def _store(self, sender, recipient, text, cid):
+        # One script: the recipient's block marker is checked in the same
+        # step that appends (the marker is in the conversation's slot).
         stream = keys.directStream(sender, recipient)
-        if cid is None:
-            # Without a cid the script would do nothing but this: the bare
-            # command spares Redis the script call around it.
-            d = self.link.execute("XADD", stream, "MAXLEN", "~", self.retention, "*", "f", sender, "t", text)
-            return d.addCallback(self._added)
         d = self.link.run(
-            _sendDirect, [stream, keys.directCid(sender, recipient, cid)], [sender, text, self.retention, 1])
-        return d.addCallback(self._stored)
+            _sendDirect,
+            [stream, keys.directBlocked(sender, recipient),
+             stream if cid is None else keys.directCid(sender, recipient, cid)],
+            [sender, text, self.retention, 0 if cid is None else 1, recipient])
+        return d.addCallback(self._added if cid is None else self._stored)
 
     def _added(self, msgId):
+        # Without a cid the script answers the msg_id alone.
         self.faults("send.stored")
         return Stored(msgId, False)
 

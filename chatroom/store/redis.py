@@ -13,8 +13,9 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from chatroom import errors
-from chatroom.store.accounts import AccountStore
+from chatroom.store.accounts import LOBBY, AccountStore
 from chatroom.store.connection import RedisLink
+from chatroom.store.controls import ControlStore
 from chatroom.store.groups import GroupStore
 from chatroom.store.interfaces import IChatStore
 from chatroom.store.messages import DEFAULT_RETENTION, MessageStore
@@ -51,6 +52,7 @@ class RedisStore(Service):
         self.messages = MessageStore(self.link, retention)
         self.presence = PresenceStore(self.link, node, self.accounts, self.groups)
         self.nodes = NodeStore(self.link, self.pubsub, node, self.presence, self.groups)
+        self.controls = ControlStore(self.link, self.groups)
 
     def startService(self):
         super().startService()
@@ -83,9 +85,14 @@ class RedisStore(Service):
         L{chatroom.store.migrate}); nodes starting meanwhile wait for it.
         """
         from chatroom.store.migrate import buildDirectory, migrate
+        from chatroom.store.names import buildIndex
 
         await migrate(self.link)
         await buildDirectory(self.link)
+        # Names made before the name rules of 1.1 get their keys, once; the
+        # lobby's are claimed at every start (it is made at every start).
+        await buildIndex(self.link)
+        await self.groups.names.claim(LOBBY)
 
     def onConnected(self, f):
         """

@@ -13,7 +13,7 @@ _SCRIPT_ERRORS = {
     cls.code: cls
     for cls in (
         errors.UserExists, errors.NoSuchUser, errors.GroupExists,
-        errors.NoSuchGroup, errors.NotMember, errors.Forbidden, errors.BadRequest,
+        errors.NoSuchGroup, errors.NotMember, errors.Forbidden, errors.BadRequest, errors.Blocked,
     )
 }
 

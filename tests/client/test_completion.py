@@ -14,8 +14,9 @@ GROUPS = {"lobby", "大厅", "dev"}
 
 def test_command_names():
     assert {"/chat", "/g", "/groups", "/kick", "/directory", "/delgroup"} <= set(complete("/")[1])
+    assert {"/block", "/blocks", "/delete-account", "/passwd", "/whois"} <= set(complete("/")[1])
     assert complete("/gr") == ("/gr", ["/groups"])
-    assert complete("/de") == ("/de", ["/delgroup", "/deop"])
+    assert complete("/de") == ("/de", ["/delete-account", "/delgroup", "/deop"])
     assert complete("/h") == ("/h", ["/help", "/history"])
 
 

@@ -252,7 +252,7 @@ async def test_lobby_and_server_admins(make_chat):
     chat = await make_chat(admins=ADMINS)
     root = await chat.user("管理员")
     owner = await chat.user("张三")
-    troll = await chat.user("捣蛋鬼")
+    await chat.user("捣蛋鬼")
     info = await owner.request("group.info", group="lobby")
     assert (info["owner"], info["visibility"], info["history"], info["role"]) == (None, "public", "shared", "member")
     await expectError(owner, "forbidden", "group.set", group="lobby", title="x")

@@ -89,7 +89,7 @@ async def test_before_the_first_message(chat):
 
 @pytest_twisted.ensureDeferred
 async def test_default_and_bounds_of_limit(chat):
-    alice = await chat.user("alice")
+    await chat.user("alice")
     bob = await chat.user("bob")
     # 205 messages: over both the default page (50) and the largest (200);
     # stored through the server's store, faster than any send rate limit.

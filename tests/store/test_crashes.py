@@ -255,3 +255,101 @@ async def test_delete_dies_before_the_indexes_are_cleaned(make_chat):
     assert (await member.request("history", group="旧群"))["messages"] == []
     owner = await second.user("owner", register=False)
     assert (await owner.request("group.list"))["groups"] == ["lobby"]
+
+
+# Names and personal controls (PROTOCOL 1.1).
+
+
+@pytest_twisted.ensureDeferred
+async def test_register_dies_after_the_name_claims(make_chat, monkeypatch):
+    first = await make_chat()
+    await failsAt(first, "accounts", "register.claimed", await first.client(), "register",
+                  user="Zoë", password="pw")
+    second = await make_chat()
+    c = await second.client()
+    # A lookalike waits for the claim to go stale; the name itself goes on.
+    with pytest.raises(WireError) as e:
+        await c.request("register", user="ZOË", password="pw")
+    assert e.value.code == "name_taken"
+    await c.request("register", user="Zoë", password="pw")
+    assert (await c.request("login", user="Zoë", password="pw"))["user"] == "Zoë"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_stale_claim_is_taken_over(make_chat, monkeypatch):
+    import chatroom.store.names
+
+    first = await make_chat()
+    await failsAt(first, "accounts", "register.claimed", await first.client(), "register",
+                  user="abandoned", password="pw")
+    second = await make_chat()
+    monkeypatch.setattr(chatroom.store.names, "STALE_SECONDS", 0)
+    c = await second.client()
+    await c.request("register", user="ABANDONED", password="pw")
+    with pytest.raises(WireError) as e:
+        await c.request("register", user="abandoned", password="pw")
+    assert e.value.code == "name_taken"
+
+
+@pytest_twisted.ensureDeferred
+async def test_block_dies_before_the_marker(make_chat):
+    first = await make_chat()
+    await first.user("alice")
+    bob = await first.user("bob")
+    await failsAt(first, "controls", "block.listed", bob, "block", user="alice")
+    second = await make_chat()
+    # Listed; the blocker's next login brings the marker in line.
+    bob = await second.user("bob", register=False)
+    assert (await bob.request("blocks"))["users"] == ["alice"]
+    alice = await second.user("alice", register=False)
+    with pytest.raises(WireError) as e:
+        await alice.request("send", to="bob", text="还在吗")
+    assert e.value.code == "blocked"
+    assert second.redis.command("SCARD", "{u:bob}:blocks:pending") == b":0\r\n"
+
+
+@pytest_twisted.ensureDeferred
+async def test_unblock_dies_before_the_marker(make_chat):
+    first = await make_chat()
+    await first.user("alice")
+    bob = await first.user("bob")
+    await bob.request("block", user="alice")
+    await failsAt(first, "controls", "unblock.listed", bob, "unblock", user="alice")
+    second = await make_chat()
+    bob = await second.user("bob", register=False)
+    assert (await bob.request("blocks"))["users"] == []
+    alice = await second.user("alice", register=False)
+    await alice.request("send", to="bob", text="又是我 🙂")
+    assert (await bob.event(type="message"))["text"] == "又是我 🙂"
+
+
+@pytest_twisted.ensureDeferred
+async def test_delete_dies_after_leaving_the_groups(make_chat):
+    first = await make_chat()
+    gone = await first.user("gone")
+    await gone.request("group.create", group="俱乐部")
+    await failsAt(first, "controls", "delete.left", gone, "account.delete", password="secret")
+    second = await make_chat()
+    # Not deleted: the account is there, out of its groups; the retry
+    # deletes it.
+    gone = await second.user("gone", register=False)
+    assert (await gone.request("group.list"))["groups"] == []
+    await gone.request("account.delete", password="secret")
+    with pytest.raises(WireError) as e:
+        await (await second.client()).request("login", user="gone", password="secret")
+    assert e.value.code == "auth_failed"
+
+
+@pytest_twisted.ensureDeferred
+async def test_names_made_before_the_rules_are_indexed_at_start(make_chat):
+    first = await make_chat()
+    await first.user("olduser")
+    await first.user("other")
+    # As a release without name keys left it.
+    for key in ("{s:olduser}", "{layout}:names"):
+        first.redis.command("DEL", key)
+    await crash(first)
+    second = await make_chat()
+    with pytest.raises(WireError) as e:
+        await (await second.client()).request("register", user="OLDUSER", password="pw")
+    assert e.value.code == "name_taken"
