@@ -28,6 +28,7 @@ MAX_BLOCKS = 1000
 _block = Script("block")
 _unblock = Script("unblock")
 _blocksRead = Script("blocks_read")
+_blockMark = Script("block_mark")
 _accountSet = Script("account_set")
 _passwordSet = Script("password_set")
 _accountDelete = Script("account_delete")
@@ -84,8 +85,11 @@ class ControlStore:
         return bool(removed)
 
     async def _mark(self, user, peer, blocked):
-        # The conversation's marker follows the list; then the note goes.
-        await self.link.execute("SADD" if blocked else "SREM", keys.directBlocked(user, peer), user)
+        # The conversation's marker (and seal) follows the list; then the
+        # note goes.
+        await self.link.run(
+            _blockMark, [keys.directStream(user, peer), keys.directBlocked(user, peer), keys.directSeal(user, peer)],
+            [user, 1 if blocked else 0])
         self.faults("block.marked")
         await self.link.execute("SREM", keys.userBlocksPending(user), peer)
 

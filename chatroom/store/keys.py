@@ -197,3 +197,8 @@ def userBlocksPending(name):
 def directBlocked(a, b):
     """The users of a direct conversation who blocked the other one."""
     return direct(a, b) + ":blocked"
+
+
+def directSeal(a, b):
+    """The last id a blocked conversation's stream had before it was sealed."""
+    return direct(a, b) + ":seal"

@@ -164,8 +164,12 @@ class MemoryMessageStore:
         if data.users.get(recipient, (None,))[0] is None:
             # Unknown, or deleted (its password hash is gone).
             raise errors.NoSuchUser()
-        if sender in personalOf(data).blocks.get(recipient, ()):
+        # Refused while either blocks the other, as a sealed stream is.
+        blocks = personalOf(data).blocks
+        if sender in blocks.get(recipient, ()):
             raise errors.Blocked()
+        if recipient in blocks.get(sender, ()):
+            raise errors.Forbidden("you have blocked %s: unblock them to write to them" % (recipient,))
         cidKey = None if cid is None else (sender, "u:" + recipient, cid)
         if cidKey is not None:
             previous = data.cid(cidKey)

@@ -25,6 +25,9 @@ DEFAULT_RETENTION = 100_000
 INTRODUCED_CACHE = 50_000
 
 _sendDirect = Script("send_direct")
+
+#: What Redis answers an XADD to a sealed stream (see block_mark.lua).
+SEALED = "exhausted the last possible ID"
 _sendGroup = Script("send_group")
 _ack = Script("ack")
 _history = Script("history")
@@ -131,18 +134,33 @@ class MessageStore:
         return await self._store(sender, recipient, text, cid)
 
     def _store(self, sender, recipient, text, cid):
-        # One script: the recipient's block marker is checked in the same
-        # step that appends (the marker is in the conversation's slot).
         stream = keys.directStream(sender, recipient)
-        d = self.link.run(
-            _sendDirect,
-            [stream, keys.directBlocked(sender, recipient),
-             stream if cid is None else keys.directCid(sender, recipient, cid)],
-            [sender, text, self.retention, 0 if cid is None else 1, recipient])
-        return d.addCallback(self._added if cid is None else self._stored)
+        if cid is None:
+            # The bare command: a block seals the stream (block_mark.lua),
+            # so this XADD is also the block check.
+            d = self.link.execute("XADD", stream, "MAXLEN", "~", self.retention, "*", "f", sender, "t", text)
+            d.addCallback(self._added)
+        else:
+            d = self.link.run(
+                _sendDirect, [stream, keys.directBlocked(sender, recipient), keys.directCid(sender, recipient, cid)],
+                [sender, text, self.retention])
+            d.addCallback(self._stored)
+        return d.addErrback(self._refused, sender, recipient)
+
+    def _refused(self, failure, sender, recipient):
+        # A sealed stream refuses both ways: who blocked whom decides the
+        # answer (only on this rare path, one more command).
+        if not failure.check(errors.Blocked) and SEALED not in str(failure.value):
+            return failure
+
+        def answer(recipientBlocks):
+            if int(recipientBlocks):
+                raise errors.Blocked()
+            raise errors.Forbidden("you have blocked %s: unblock them to write to them" % (recipient,))
+
+        return self.link.execute("SISMEMBER", keys.directBlocked(sender, recipient), recipient).addCallback(answer)
 
     def _added(self, msgId):
-        # Without a cid the script answers the msg_id alone.
         self.faults("send.stored")
         return Stored(msgId, False)
 

@@ -51,8 +51,9 @@ async def secondNode(make_chat, first, store, **options):
 async def test_blockedSendStoresNothing(chat):
     """
     A send to a user who blocked the sender gets C{blocked}, and nothing is
-    stored or delivered; the blocker may still write; unblocking lets the
-    sender through again.
+    stored or delivered; the blocker cannot write either (C{forbidden}, as
+    in Signal: unblock first); unblocking lets both through again, with the
+    conversation's ids going on from where they were.
     """
     alice = await chat.user("alice")
     bob = await chat.user("bob")
@@ -63,13 +64,39 @@ async def test_blockedSendStoresNothing(chat):
     await refused("blocked", alice.request("send", to="bob", text="还在吗？", cid="c-1"))
     history = (await bob.request("history", **{"with": "alice"}))["messages"]
     assert [m["text"] for m in history] == ["你好 👋"]
-    await bob.request("send", to="alice", text="别烦我")
+    await refused("forbidden", bob.request("send", to="alice", text="别烦我"))
+    await refused("forbidden", bob.request("send", to="alice", text="别烦我", cid="c-2"))
     await settle(bob)
     assert [e["text"] for e in bob.messages()] == ["你好 👋"]
     await bob.request("unblock", user="alice")
     assert (await bob.request("blocks"))["users"] == []
-    await alice.request("send", to="bob", text="好的 🙂")
+    reply = await alice.request("send", to="bob", text="好的 🙂")
     assert (await bob.event(type="message", text="好的 🙂"))["from"] == "alice"
+    history = (await bob.request("history", **{"with": "alice"}))["messages"]
+    assert [m["text"] for m in history] == ["你好 👋", "好的 🙂"]
+    assert history[-1]["msg_id"] == reply["msg_id"] and history[0]["ts"] <= reply["ts"]
+    await bob.request("send", to="alice", text="嗯")
+
+
+@pytest_twisted.ensureDeferred
+async def test_blockBeforeAnyMessage(chat):
+    """
+    A block between two users who never wrote to each other holds too, both
+    ways, and lifting it lets the first message through.
+    """
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+    await bob.request("block", user="alice")
+    await refused("blocked", alice.request("send", to="bob", text="第一次"))
+    await refused("forbidden", bob.request("send", to="alice", text="第一次"))
+    await alice.request("block", user="bob")
+    await bob.request("unblock", user="alice")
+    # Still refused: alice blocks bob now.
+    await refused("forbidden", alice.request("send", to="bob", text="第二次"))
+    await refused("blocked", bob.request("send", to="alice", text="第二次"))
+    await alice.request("unblock", user="bob")
+    await alice.request("send", to="bob", text="终于 🎉")
+    assert (await bob.event(type="message", text="终于 🎉"))["from"] == "alice"
 
 
 @pytest_twisted.ensureDeferred
