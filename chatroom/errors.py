@@ -56,10 +56,14 @@ NotMember = _error("not_member", "you are not a member of that group")
 RateLimited = _error("rate_limited", "too many requests, slow down")
 Unavailable = _error("unavailable", "storage is unavailable, try again")
 Internal = _error("internal", "internal server error")
+Forbidden = _error("forbidden", "you are not allowed to do that")
+Blocked = _error("blocked", "that user has blocked you")
+NameTaken = _error("name_taken", "that name is too much like one already taken")
 
 #: Every code a server may send, in PROTOCOL.md's order.
 CODES = (
     "bad_json", "bad_request", "unknown_type", "too_large", "not_logged_in",
     "auth_failed", "user_exists", "no_such_user", "group_exists",
     "no_such_group", "not_member", "rate_limited", "unavailable", "internal",
+    "forbidden", "blocked", "name_taken",
 )

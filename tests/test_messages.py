@@ -241,6 +241,7 @@ def test_errorCodes():
         errors.BadJSON, errors.BadRequest, errors.UnknownType, errors.TooLarge, errors.NotLoggedIn,
         errors.AuthFailed, errors.UserExists, errors.NoSuchUser, errors.GroupExists, errors.NoSuchGroup,
         errors.NotMember, errors.RateLimited, errors.Unavailable, errors.Internal,
+        errors.Forbidden, errors.Blocked, errors.NameTaken,
     ]
     assert tuple(cls.code for cls in classes) == errors.CODES
     for cls in classes:

@@ -59,6 +59,11 @@ def directRead(a, b):
     return direct(a, b) + ":read"
 
 
+def directRetracted(a, b):
+    """The retracted messages of a direct conversation (see L{groupRetracted})."""
+    return direct(a, b) + ":retracted"
+
+
 def directCid(sender, recipient, clientId):
     """The idempotency record of C{sender}'s send with a client id."""
     return "%s:cid:%s:%s" % (direct(sender, recipient), sender, clientId)
@@ -72,6 +77,20 @@ def group(name):
 def groupMembers(name):
     """A group's members: user -> msg_id of the newest message at joining."""
     return "{g:%s}:members" % (name,)
+
+
+def groupRoles(name):
+    """A group's roles: user -> "owner" or "admin" (plain members absent)."""
+    return "{g:%s}:roles" % (name,)
+
+
+def groupRetracted(name):
+    """
+    A group's retracted messages: a sorted set (all scores 0) of
+    C{"<ms>-<seq>|<sender>"}, the msg_id's parts zero-padded to 20 digits
+    so that byte order is the conversation's order.
+    """
+    return "{g:%s}:retracted" % (name,)
 
 
 def groupStream(name):
