@@ -15,6 +15,7 @@ from chatroom.delivery import Delivery
 from chatroom.dispatch import Dispatcher
 from chatroom.handlers.accounts import AccountHandler
 from chatroom.handlers.chat import ChatHandler
+from chatroom.handlers.conversations import ConversationHandler
 from chatroom.handlers.groups import GroupHandler
 from chatroom.limits import Limiter
 from chatroom.nodes import DEFAULT_NODE_TIMEOUT, NodeMonitor
@@ -60,10 +61,13 @@ class ChatService(Service):
         self.monitor = NodeMonitor(reactor, store, relay, presence, nodeTimeout)
         limiter = Limiter(reactor, limits)
         dispatcher = Dispatcher(limiter)
+        relay.settingsListener = conversations = ConversationHandler(
+            store.messages, store.conversations, presence, delivery, reactor, self.admins)
         for handler in (
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
                            hasher, limiter.logins),
             ChatHandler(store.messages, presence, delivery),
+            conversations,
             GroupHandler(store.groups, store.messages, presence, delivery,
                          limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers),
         ):

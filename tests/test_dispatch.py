@@ -80,6 +80,7 @@ def test_everyRequestHasAHandler(dispatcher):
     assert dispatcher.types() == set(REQUESTS) == {
         "register", "login", "logout", "users", "send", "group.create", "group.join",
         "group.leave", "group.list", "group.members", "group.send", "history", "ack", "ping",
+        "conversations", "typing", "retract", "settings.set",
     }
 
 

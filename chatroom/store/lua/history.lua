@@ -1,9 +1,18 @@
--- A page of a conversation's history, newest first.
--- KEYS: conversation stream, and for a group: group hash, group members
--- ARGV: user, end ('+' or '(' .. before), count
-local user, upper, count = ARGV[1], ARGV[2], ARGV[3]
-if KEYS[2] then
-  local refused = groupError(KEYS[2], KEYS[3], user)
+-- A page of a conversation's history, newest first, retracted messages
+-- (kept only as their id and sender) in their places.
+-- KEYS: conversation stream, read positions, retracted set, and for a
+--       group: group hash, group members
+-- ARGV: user, before (a msg_id, or '' for the newest), count
+local user, beforeId, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
+if KEYS[4] then
+  local refused = groupError(KEYS[4], KEYS[5], user)
   if refused then return refused end
 end
-return redis.call('XREVRANGE', KEYS[1], upper, '-', 'COUNT', count)
+local upper, high = '+', '+'
+if beforeId ~= '' then upper, high = '(' .. beforeId, '(' .. padded(beforeId) end
+local entries = redis.call('XREVRANGE', KEYS[1], upper, '-', 'COUNT', count)
+-- A full page ends at its oldest entry: retracted ones older than that
+-- belong to the next page.
+local low = '-'
+if #entries == count then low = '[' .. padded(entries[#entries][1]) end
+return merged(entries, tombstones(KEYS[3], low, high, true), count, true)
