@@ -64,6 +64,11 @@ def directRetracted(a, b):
     return direct(a, b) + ":retracted"
 
 
+def directUnread(a, b):
+    """The unread counts of a direct conversation (see L{groupUnread})."""
+    return direct(a, b) + ":unread"
+
+
 def directCid(sender, recipient, clientId):
     """The idempotency record of C{sender}'s send with a client id."""
     return "%s:cid:%s:%s" % (direct(sender, recipient), sender, clientId)
@@ -91,6 +96,14 @@ def groupRetracted(name):
     so that byte order is the conversation's order.
     """
     return "{g:%s}:retracted" % (name,)
+
+
+def groupUnread(name):
+    """
+    A group's unread counts, as last counted for the conversation list:
+    user -> C{"<read position>|<newest msg_id counted>|<count>"}.
+    """
+    return "{g:%s}:unread" % (name,)
 
 
 def groupStream(name):

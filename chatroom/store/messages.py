@@ -58,14 +58,15 @@ class Stored:
 def conversationKeys(user, conversation):
     """
     The keys of C{conversation}'s scripts, one hash slot: its stream, read
-    positions and retracted set, and for a group the keys its membership is
-    checked with.
+    positions, retracted set and unread counts, and for a group the keys
+    its membership is checked with.
     """
     if conversation.kind == "u":
         peer = conversation.name
-        return [keys.directStream(user, peer), keys.directRead(user, peer), keys.directRetracted(user, peer)]
+        return [keys.directStream(user, peer), keys.directRead(user, peer), keys.directRetracted(user, peer),
+                keys.directUnread(user, peer)]
     group = conversation.name
-    return [keys.groupStream(group), keys.groupRead(group), keys.groupRetracted(group),
+    return [keys.groupStream(group), keys.groupRead(group), keys.groupRetracted(group), keys.groupUnread(group),
             keys.group(group), keys.groupMembers(group)]
 
 

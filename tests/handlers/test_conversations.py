@@ -210,3 +210,24 @@ async def test_read_events_cross_nodes(make_chat, store):
     assert (await alice2.event(type="read"))["upto"] == again["msg_id"]
     await settle(bob)
     assert events(bob, "read") == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_unread_follows_new_messages_acks_and_retractions_between_calls(chat):
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+
+    async def unread():
+        return byName((await alice.request("conversations"))["conversations"])["bob"]["unread"]
+
+    sent = [await bob.request("send", to="alice", text="第%d条 🐢" % i) for i in range(3)]
+    assert await unread() == 3
+    sent += [await bob.request("send", to="alice", text="又来%d 🐇" % i) for i in range(2)]
+    await alice.request("send", to="bob", text="我在 👋")
+    assert await unread() == 5
+    await bob.request("retract", msg_id=sent[3]["msg_id"], **{"with": "alice"})
+    assert await unread() == 4
+    await alice.request("ack", upto=sent[1]["msg_id"], **{"with": "bob"})
+    assert await unread() == 2
+    await bob.request("send", to="alice", text="最后 🏁")
+    assert await unread() == 3

@@ -1,11 +1,11 @@
 -- Move a read position forward (never back, never past the newest message).
--- KEYS: conversation stream, read positions, retracted set, and for a
---       group: group hash, group members
+-- KEYS: conversation stream, read positions, retracted set, unread counts,
+--       and for a group: group hash, group members
 -- ARGV: user, upto
 -- Returns the new position if it moved, '' if not.
 local user, upto = ARGV[1], ARGV[2]
-if KEYS[4] then
-  local refused = groupError(KEYS[4], KEYS[5], user)
+if KEYS[5] then
+  local refused = groupError(KEYS[5], KEYS[6], user)
   if refused then return refused end
 end
 local newest = newestEntry(KEYS[1], KEYS[3])
