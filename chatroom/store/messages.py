@@ -102,9 +102,6 @@ class MessageStore:
             introduced.move_to_end(pair)
             return
         await self.link.run(_introduce, [keys.user(recipient), keys.userPeers(recipient)], [sender])
-        # The sender's own list of conversations shows this one too (the
-        # recipient exists now: no index entry names a stranger).
-        await self.link.execute("SADD", keys.userPeers(sender), recipient)
         self.faults("send.introduced")
         introduced[pair] = True
         if len(introduced) > INTRODUCED_CACHE:
@@ -130,7 +127,15 @@ class MessageStore:
 
     async def _introduceAndStore(self, sender, recipient, text, cid):
         await self._introduce(sender, recipient)
-        return await self._store(sender, recipient, text, cid)
+        # The sender's own conversation list shows this one too: sent with
+        # the message, once the recipient is known to exist (so no entry
+        # names a stranger).  Only the list reads it, so a crash between
+        # the two costs at most the entry.
+        stored, _ = await allOf([
+            self._store(sender, recipient, text, cid),
+            self.link.execute("SADD", keys.userPeers(sender), recipient),
+        ])
+        return stored
 
     def _store(self, sender, recipient, text, cid):
         stream = keys.directStream(sender, recipient)
