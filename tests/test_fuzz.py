@@ -195,7 +195,8 @@ validValues = {
     "user": names, "to": names, "with": names, "group": names,
     "password": nonEmpty, "text": nonEmpty, "name": nonEmpty, "cursor": nonEmpty,
     "cid": st.one_of(nonEmpty, st.integers(-2**62, 2**62)),
-    "limit": st.integers(1, 200), "before": msgIds, "upto": msgIds,
+    "limit": st.integers(1, 200), "before": msgIds, "upto": msgIds, "msg_id": msgIds,
+    "read_receipts": st.booleans(),
 }
 
 fieldNames = sorted({key for cls in REQUESTS.values() for _, key, _, _ in cls._fields} | {"id", "type"})
@@ -359,14 +360,17 @@ def test_lone_surrogates_in_every_field():
     example = {
         "user": "alice", "to": "bob", "with": "bob", "group": "lobby", "password": "pw", "text": "你好",
         "name": "Alice", "cursor": "a", "cid": "c", "limit": 1, "before": "1-0", "upto": "1-0",
+        "msg_id": "1-0", "read_receipts": True,
     }
     for wireType, cls in sorted(REQUESTS.items()):
         for _, key, _, _ in cls._fields:
             request = {"type": wireType, "id": 7}
             for _, other, _, _ in cls._fields:
                 request[other] = example[other]
-            if wireType in ("history", "ack"):
+            if wireType in ("history", "ack", "retract"):
                 del request["with"]
+            if wireType == "typing":
+                del request["to"]
             request[key] = "a\ud800b"
             for user in (None, "fuzzer"):
                 with harness:
