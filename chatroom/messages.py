@@ -87,7 +87,9 @@ def msgId(field, value):
     """
     Validate a msg_id given back by a client.
     """
-    if not isinstance(value, str) or not _MSG_ID.match(value):
+    # Both parts fit in 64 bits, as Redis stream ids do (a larger one
+    # would be refused by Redis, not by us).
+    if not isinstance(value, str) or not _MSG_ID.match(value) or max(map(int, value.split("-"))) >= 2**64:
         raise BadRequest("field '%s' must be a msg_id given by the server" % field)
     return value
 
