@@ -255,16 +255,3 @@ async def test_conversations_older_than_the_message_counts_are_counted_too(chat,
     assert await unread() == 1
     await alice.request("ack", upto=sent[4]["msg_id"], **{"with": "bob"})
     assert await unread() == 0
-
-
-@pytest_twisted.ensureDeferred
-async def test_unread_counts_only_what_the_retention_kept(make_chat):
-    chat = await make_chat(retention=5)
-    alice = await chat.user("alice")
-    await chat.user("bob")
-    messages = chat.service.store.messages
-    for i in range(300):
-        await messages.sendDirect("bob", "alice", "第%d条 🧻" % i)
-    kept = (await alice.request("history", limit=200, **{"with": "bob"}))["messages"]
-    found = byName((await alice.request("conversations"))["conversations"])
-    assert found["bob"]["unread"] == len(kept) < 300

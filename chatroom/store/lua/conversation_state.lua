@@ -74,9 +74,6 @@ if counts[3] == '1' then
   end
   unread = others - snapshot - retracted
   if unread < 0 then unread = 0 end
-  -- The counts remember messages the retention has trimmed since.
-  local live = redis.call('XLEN', KEYS[1])
-  if unread > live then unread = live end
 else
   local lower = '(' .. start
   unread = 0
