@@ -69,11 +69,6 @@ def directUnread(a, b):
     return direct(a, b) + ":unread"
 
 
-def directCounts(a, b):
-    """The message counts of a direct conversation (see L{groupCounts})."""
-    return direct(a, b) + ":counts"
-
-
 def directCid(sender, recipient, clientId):
     """The idempotency record of C{sender}'s send with a client id."""
     return "%s:cid:%s:%s" % (direct(sender, recipient), sender, clientId)
@@ -109,14 +104,6 @@ def groupUnread(name):
     user -> C{"<read position>|<newest msg_id counted>|<count>"}.
     """
     return "{g:%s}:unread" % (name,)
-
-
-def groupCounts(name):
-    """
-    A group's message counts: C{*} -> messages ever stored, sender -> that
-    sender's, and C{=} -> C{1} when they were kept from the first message.
-    """
-    return "{g:%s}:counts" % (name,)
 
 
 def groupStream(name):

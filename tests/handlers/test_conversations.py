@@ -231,27 +231,3 @@ async def test_unread_follows_new_messages_acks_and_retractions_between_calls(ch
     assert await unread() == 2
     await bob.request("send", to="alice", text="最后 🏁")
     assert await unread() == 3
-
-
-@pytest_twisted.ensureDeferred
-async def test_conversations_older_than_the_message_counts_are_counted_too(chat, store):
-    alice = await chat.user("alice")
-    bob = await chat.user("bob")
-    sent = [await bob.request("send", to="alice", text="旧消息%d 📜" % i) for i in range(3)]
-    if store == "redis":
-        # As a conversation stored before the counts existed.
-        from chatroom.store import keys
-        await chat.service.store.link.execute("DEL", keys.directCounts("alice", "bob"))
-    sent += [await bob.request("send", to="alice", text="新消息%d 🆕" % i) for i in range(2)]
-    await alice.request("send", to="bob", text="我 🙋")
-
-    async def unread():
-        return byName((await alice.request("conversations"))["conversations"])["bob"]["unread"]
-
-    assert await unread() == 5
-    await alice.request("ack", upto=sent[2]["msg_id"], **{"with": "bob"})
-    assert await unread() == 2
-    await bob.request("retract", msg_id=sent[4]["msg_id"], **{"with": "alice"})
-    assert await unread() == 1
-    await alice.request("ack", upto=sent[4]["msg_id"], **{"with": "bob"})
-    assert await unread() == 0

@@ -74,13 +74,3 @@ local function newestEntry(stream, retracted)
   local last = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
   return merged(last and {last} or {}, tombstones(retracted, '-', '+', true, 1), 1, true)[1]
 end
-
--- Count a message just stored in a conversation's message counts: '*' all
--- of them, one field per sender, and '=' set when the counts start with
--- the conversation's first message (they are then complete).
-local function countMessage(counts, stream, sender)
-  if redis.call('HINCRBY', counts, '*', 1) == 1 and redis.call('XLEN', stream) == 1 then
-    redis.call('HSET', counts, '=', '1')
-  end
-  redis.call('HINCRBY', counts, sender, 1)
-end

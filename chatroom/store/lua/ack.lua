@@ -1,11 +1,11 @@
 -- Move a read position forward (never back, never past the newest message).
 -- KEYS: conversation stream, read positions, retracted set, unread counts,
---       message counts, and for a group: group hash, group members
+--       and for a group: group hash, group members
 -- ARGV: user, upto
 -- Returns the new position if it moved, '' if not.
 local user, upto = ARGV[1], ARGV[2]
-if KEYS[6] then
-  local refused = groupError(KEYS[6], KEYS[7], user)
+if KEYS[5] then
+  local refused = groupError(KEYS[5], KEYS[6], user)
   if refused then return refused end
 end
 local newest = newestEntry(KEYS[1], KEYS[3])
@@ -15,10 +15,4 @@ if before(newest[1], pos) then pos = newest[1] end
 local cur = redis.call('HGET', KEYS[2], user)
 if cur and not before(cur, pos) then return '' end
 redis.call('HSET', KEYS[2], user, pos)
--- Read up to the newest: the unread count's snapshot (see
--- conversation_state.lua) is every message there is, when counted.
-local counts = redis.call('HMGET', KEYS[5], '*', user, '=')
-if pos == newest[1] and counts[3] == '1' then
-  redis.call('HSET', KEYS[4], user, pos .. '|#|' .. (tonumber(counts[1]) - tonumber(counts[2] or '0')))
-end
 return pos

@@ -1,11 +1,11 @@
 -- A page of a conversation's history, newest first, retracted messages
 -- (kept only as their id and sender) in their places.
 -- KEYS: conversation stream, read positions, retracted set, unread counts,
---       message counts, and for a group: group hash, group members
+--       and for a group: group hash, group members
 -- ARGV: user, before (a msg_id, or '' for the newest), count
 local user, beforeId, count = ARGV[1], ARGV[2], tonumber(ARGV[3])
-if KEYS[6] then
-  local refused = groupError(KEYS[6], KEYS[7], user)
+if KEYS[5] then
+  local refused = groupError(KEYS[5], KEYS[6], user)
   if refused then return refused end
 end
 local upper, high = '+', '+'

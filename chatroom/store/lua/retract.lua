@@ -3,15 +3,15 @@
 -- that history and the login push show it in its place; no other id or
 -- read position moves.
 -- KEYS: conversation stream, read positions, retracted set, unread counts,
---       message counts, and for a group: group hash, group members, group roles
+--       and for a group: group hash, group members, group roles
 -- ARGV: user, msg_id, whether the user is a server admin (1/0), the most
 --       retracted messages kept (the retention)
 -- Returns 'done|sender', 'again|sender' (retracted before), 'unknown' (no
 -- such message) or 'forbidden'.
 local user, id, serverAdmin, most = ARGV[1], ARGV[2], ARGV[3] == '1', tonumber(ARGV[4])
-if KEYS[6] then
-  if redis.call('EXISTS', KEYS[6]) == 0 then return redis.error_reply('no_such_group') end
-  if not serverAdmin and redis.call('HEXISTS', KEYS[7], user) == 0 then
+if KEYS[5] then
+  if redis.call('EXISTS', KEYS[5]) == 0 then return redis.error_reply('no_such_group') end
+  if not serverAdmin and redis.call('HEXISTS', KEYS[6], user) == 0 then
     return redis.error_reply('not_member')
   end
 end
@@ -29,8 +29,8 @@ else
   end
   outcome = 'done'
 end
-if sender ~= user and not (KEYS[6] and serverAdmin) then
-  local role = KEYS[8] and redis.call('HGET', KEYS[8], user)
+if sender ~= user and not (KEYS[5] and serverAdmin) then
+  local role = KEYS[7] and redis.call('HGET', KEYS[7], user)
   if role ~= 'owner' and role ~= 'admin' then return 'forbidden' end
 end
 if outcome == 'done' then

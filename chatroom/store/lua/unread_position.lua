@@ -2,15 +2,15 @@
 -- wrote any after the user's read position (retracted ones count: they
 -- are pushed as such).
 -- KEYS: conversation stream, read positions, retracted set, unread counts,
---       message counts, and for a group: group hash, group members
+--       and for a group: group hash, group members
 -- ARGV: user
 -- Returns the read position if messages from others follow it, '' if not,
 -- and '-' when the user is not a member of the group (a stale index entry).
 local user = ARGV[1]
 local pos = redis.call('HGET', KEYS[2], user)
-if KEYS[6] then
-  local joined = redis.call('HGET', KEYS[7], user)
-  if redis.call('EXISTS', KEYS[6]) == 0 or not joined then return '-' end
+if KEYS[5] then
+  local joined = redis.call('HGET', KEYS[6], user)
+  if redis.call('EXISTS', KEYS[5]) == 0 or not joined then return '-' end
   if not pos then pos = joined end
 end
 pos = pos or '0-0'
