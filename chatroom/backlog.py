@@ -11,7 +11,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.errors import Unavailable
-from chatroom.messages import messageEvent, msgIdKey, timestampOf
+from chatroom.messages import entryEvent, msgIdKey
 from chatroom.protocol import encode
 
 
@@ -181,10 +181,7 @@ class MissedMessages:
             return
         if self.delivery.seenLive(self.session, identity, msgId):
             return
-        if conversation.kind == "g":
-            event = messageEvent(msgId, sender, fields.get("t"), timestampOf(msgId), group=conversation.name, offline=True)
-        else:
-            event = messageEvent(msgId, sender, fields.get("t"), timestampOf(msgId), to=self.user, offline=True)
+        event = entryEvent(self.user, conversation, msgId, fields, offline=True)
         self.session.sendPayload(encode(event))
         self.pushed += 1
 

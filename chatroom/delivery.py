@@ -70,7 +70,55 @@ class Delivery:
         self.toUsers(self.registry.members(group), payload, exclude)
         self.relay.groupEvent(group, payload)
 
+    def userEvent(self, users, nodes, payload, exclude=None, about=None):
+        """
+        Deliver an event (encoded) to the connections of C{users} here but
+        C{exclude}, and to the other C{nodes} where they have connections.
+        C{about}: the user a C{typing} or C{read} event is about (see
+        L{signal}).
+        """
+        self._userEvent(users, about, payload, exclude)
+        self.relay.userEvent(nodes, users, about, payload)
+
+    def groupSignal(self, group, about, payload):
+        """
+        Deliver a C{typing} event of C{about} to the other members of
+        C{group} online, here and on the other nodes.
+        """
+        self._groupSignal(group, about, payload)
+        self.relay.groupSignal(group, about, payload)
+
+    def signal(self, about, users, payload, exclude=None):
+        """
+        Write a C{typing} or C{read} event about user C{about} to this
+        node's connections of C{users} but C{exclude}.  Every such event,
+        made here or relayed from another node, passes here, and on to
+        L{aboutUser}: a blocker hears nothing of the blocked user.
+        """
+        self.aboutUser(about, users, payload, exclude)
+
+    def _userEvent(self, users, about, payload, exclude=None):
+        if about is None:
+            self.toUsers(users, payload, exclude)
+        else:
+            self.signal(about, users, payload, exclude)
+
+    def _groupSignal(self, group, about, payload):
+        self.signal(about, [user for user in self.registry.members(group) if user != about], payload)
+
     # The same, arriving from another node.
+
+    def relayedUserEvent(self, users, about, payload):
+        """
+        An event for C{users} from another node.
+        """
+        self._userEvent(users, about, payload)
+
+    def relayedGroupSignal(self, group, about, payload):
+        """
+        A C{typing} event of C{about} in C{group} from another node.
+        """
+        self._groupSignal(group, about, payload)
 
     def relayedDirect(self, to, sender, msgId, payload):
         """

@@ -131,7 +131,9 @@ def msgId(field, value):
     """
     Validate a msg_id given back by a client.
     """
-    if not isinstance(value, str) or not _MSG_ID.match(value):
+    # Both parts fit in 64 bits, as Redis stream ids do (a larger one
+    # would be refused by Redis, not by us).
+    if not isinstance(value, str) or not _MSG_ID.match(value) or max(map(int, value.split("-"))) >= 2**64:
         raise BadRequest("field '%s' must be a msg_id given by the server" % field)
     return value
 
@@ -469,18 +471,36 @@ def groupIdentity(group):
 
 def messageEvent(msgId, sender, text, ts, to=None, group=None, offline=False):
     """
-    A C{message} event for a direct (C{to}) or group (C{group}) message.
+    A C{message} event for a direct (C{to}) or group (C{group}) message; a
+    retracted one (C{text} C{None}) has no C{text} and C{"retracted": true}.
     """
     event = {"type": "message", "msg_id": msgId, "from": sender}
     if group is None:
         event["to"] = to
     else:
         event["group"] = group
-    event["text"] = text
+    if text is not None:
+        event["text"] = text
     event["ts"] = ts
+    if text is None:
+        event["retracted"] = True
     if offline:
         event["offline"] = True
     return event
+
+
+def entryEvent(user, conversation, msgId, fields, offline=False):
+    """
+    The C{message} event, as C{user} sees it, of a stored entry of
+    C{conversation} (C{fields}: C{"f"} sender, C{"t"} text, or C{"r"} once
+    retracted).
+    """
+    sender = fields.get("f")
+    text = None if "r" in fields else fields.get("t")
+    if conversation.kind == "g":
+        return messageEvent(msgId, sender, text, timestampOf(msgId), group=conversation.name, offline=offline)
+    to = conversation.name if sender == user else user
+    return messageEvent(msgId, sender, text, timestampOf(msgId), to=to, offline=offline)
 
 
 def presenceEvent(user, online):

@@ -7,8 +7,10 @@ L{Relay} carries, as envelopes published through the store's
 L{chatroom.store.interfaces.INodeStore}: a direct message to the nodes of
 its recipient and sender, a group message once to every node with online
 members of the group (each node watches the groups it has members of),
-presence and membership changes to every node.  Messages between users of
-the same node never leave it.
+presence and membership changes to every node, an event for some users
+(C{read}, C{retract}, direct C{typing}) to their nodes, a group's C{typing}
+to the nodes with members online.  Messages between users of the same
+node never leave it.
 """
 
 from twisted.logger import Logger
@@ -55,8 +57,12 @@ class Relay:
             b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
             b"p": self._presence, b"j": self._joined, b"l": self._left,
             b"h": self._hello, b"f": self._groupEventAbout, b"u": self._membershipEvent, b"x": self._deleted,
-            b"k": self._kicked, b"b": self._blockChanged,
+            b"k": self._kicked, b"b": self._blockChanged, b"r": self._userEvent, b"s": self._groupSignal,
+            b"c": self._settingChanged,
         }
+        #: Told C{settingChanged(user)} when a user changes a setting on
+        #: another node (the handler that caches settings).
+        self.settingsListener = None
         store.listen(self.received)
         store.onListening(self._listening)
 
@@ -157,6 +163,41 @@ class Relay:
             self._out[envelope[0]].inc()
             self.store.publishToGroup(group, _SEP.join(envelope))
 
+    def userEvent(self, nodes, users, about, payload):
+        """
+        Send an event for C{users} (about user C{about}, or C{None}) to the
+        other C{nodes} where they have connections.
+        """
+        envelope = None
+        for node in set(nodes):
+            if node == self.node:
+                continue
+            self._out[b"r"].inc()
+            if envelope is None:
+                envelope = _SEP.join([
+                    b"r", self._encodedNode, (about or "").encode("utf-8"),
+                    _LIST.join(user.encode("utf-8") for user in users), payload,
+                ])
+            self.store.publishToNode(node, envelope)
+
+    def groupSignal(self, group, about, payload):
+        """
+        Send a C{typing} event of C{about} in C{group} to the other nodes
+        with members online.
+        """
+        if self.multiNode:
+            self._out[b"s"].inc()
+            self.store.publishToGroup(group, _SEP.join(
+                [b"s", self._encodedNode, group.encode("utf-8"), about.encode("utf-8"), payload]))
+
+    def settingChanged(self, user):
+        """
+        Tell the other nodes that C{user} changed a setting.
+        """
+        if self.multiNode:
+            self._out[b"c"].inc()
+            self.store.broadcast(_SEP.join([b"c", self._encodedNode, user.encode("utf-8")]))
+
     def membership(self, user, group, joined, payload=None):
         """
         Tell the other nodes that C{user} joined or left C{group}, so that
@@ -248,6 +289,19 @@ class Relay:
     def _groupEvent(self, origin, rest):
         group, payload = rest.split(_SEP, 1)
         self._delivery.relayedGroupEvent(group.decode("utf-8"), payload)
+
+    def _userEvent(self, origin, rest):
+        about, users, payload = rest.split(_SEP, 2)
+        self._delivery.relayedUserEvent(
+            [user.decode("utf-8") for user in users.split(_LIST)], about.decode("utf-8") or None, payload)
+
+    def _groupSignal(self, origin, rest):
+        group, about, payload = rest.split(_SEP, 2)
+        self._delivery.relayedGroupSignal(group.decode("utf-8"), about.decode("utf-8"), payload)
+
+    def _settingChanged(self, origin, rest):
+        if self.settingsListener is not None:
+            self.settingsListener.settingChanged(rest.decode("utf-8"))
 
     def _presence(self, origin, rest):
         user, groups, payload = rest.split(_SEP, 2)

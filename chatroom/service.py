@@ -16,6 +16,7 @@ from chatroom.dispatch import Dispatcher
 from chatroom.handlers.accounts import AccountHandler
 from chatroom.handlers.chat import ChatHandler
 from chatroom.handlers.controls import ControlHandler
+from chatroom.handlers.conversations import ConversationHandler
 from chatroom.handlers.groups import GroupHandler
 from chatroom.limits import Limiter
 from chatroom.metrics import NO_METRICS
@@ -65,12 +66,15 @@ class ChatService(Service):
         self.monitor = NodeMonitor(reactor, store, relay, presence, nodeTimeout)
         limiter = Limiter(reactor, limits)
         dispatcher = Dispatcher(limiter, metrics)
+        relay.settingsListener = conversations = ConversationHandler(
+            store.messages, store.conversations, presence, delivery, reactor, self.admins)
         for handler in (
             AccountHandler(store.accounts, store.presence, presence, Backlog(store.messages, delivery, reactor),
                            hasher, limiter.logins, metrics, controls=store.controls),
             ChatHandler(store.messages, presence, delivery, self.admins),
             ControlHandler(store.controls, store.accounts, store.presence, delivery, relay, hasher,
                            limiter.logins, self.admins),
+            conversations,
             GroupHandler(store.groups, store.messages, presence, delivery,
                          limiter.limits.maxGroupsPerUser, limiter.limits.maxGroupMembers,
                          store.accounts, self.admins),

@@ -88,6 +88,7 @@ def test_everyRequestHasAHandler(dispatcher):
         "group.delete", "group.directory",
         "block", "unblock", "blocks", "password.change", "account.delete", "profile.set", "user.info",
         "admin.ban", "admin.unban",
+        "conversations", "typing", "retract", "settings.set",
     }
 
 

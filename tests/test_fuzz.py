@@ -205,6 +205,7 @@ validValues = {
     "limit": st.integers(1, 200), "before": msgIds, "upto": msgIds,
     "title": nonEmpty, "prefix": names, "visibility": st.sampled_from(["public", "private"]),
     "history": st.sampled_from(["shared", "joined"]), "role": st.sampled_from(["owner", "admin", "member"]),
+    "msg_id": msgIds, "read_receipts": st.booleans(),
 }
 
 fieldNames = sorted({key for cls in REQUESTS.values() for _, key, _, _ in cls._fields} | {"id", "type"})
@@ -369,14 +370,17 @@ def test_lone_surrogates_in_every_field():
         "user": "alice", "to": "bob", "with": "bob", "group": "lobby", "password": "pw", "old": "pw", "new": "pw2", "text": "你好",
         "name": "Alice", "cursor": "a", "cid": "c", "limit": 1, "before": "1-0", "upto": "1-0",
         "title": "标题", "prefix": "l", "visibility": "public", "history": "shared", "role": "admin",
+        "msg_id": "1-0", "read_receipts": True,
     }
     for wireType, cls in sorted(REQUESTS.items()):
         for _, key, _, _ in cls._fields:
             request = {"type": wireType, "id": 7}
             for _, other, _, _ in cls._fields:
                 request[other] = example[other]
-            if wireType in ("history", "ack"):
+            if wireType in ("history", "ack", "retract"):
                 del request["with"]
+            if wireType == "typing":
+                del request["to"]
             request[key] = "a\ud800b"
             for user in (None, "fuzzer"):
                 with harness:

@@ -198,8 +198,10 @@ def test_history():
     assert parse("history", **{"with": "张三", "before": "1700000000000-3", "limit": 200}).peer == "张三"
     refused("history", "with")
     refused("history", "with", group="lobby", **{"with": "bob"})
-    for bad in ("abc", "1-", "-1", 5, "1-2-3", " 1-2", "1-2\n"):
+    for bad in ("abc", "1-", "-1", 5, "1-2-3", " 1-2", "1-2\n", "18446744073709551616-0", "1-18446744073709551616"):
         refused("history", "before", group="lobby", before=bad)
+    # The largest a Redis stream id can be.
+    assert parse("history", group="lobby", before="18446744073709551615-18446744073709551615").before
     for bad in (0, 201, "5"):
         refused("history", "limit", group="lobby", limit=bad)
 

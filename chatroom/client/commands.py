@@ -30,6 +30,9 @@ HELP = {
     "history": ("[USER | #GROUP] [N | more]", "earlier messages (shared|joined [#GROUP]: a group's rule)"),
     **groupcommands.HELP,
     "unread": ("", "show again the messages missed while you were away"),
+    "inbox": ("", "your conversations, most recent first, with unread counts"),
+    "retract": ("[MSG_ID]", "take back your last message in this conversation (or the one given)"),
+    "receipts": ("on | off", "whether others see when you have read their messages"),
     "menu": ("", "leave the conversation and show the menu"),
     "quit": ("", "leave chatroom-client"),
 }
@@ -215,6 +218,7 @@ class Commands(groupcommands.GroupCommands, personal.PersonalCommands):
         conversation = Conversation.parse(args.split()[0])
         previous = self.console.conversation
         self.console.conversation = conversation
+        self.console.activity.entered(conversation)
         self.console.changed()
         self.out("* now talking to %s: plain lines go there (/chat alone or /menu to leave)" % (conversation.label,))
         try:
@@ -282,6 +286,42 @@ class Commands(groupcommands.GroupCommands, personal.PersonalCommands):
             return
         for line in display.missed(batches, self.connection.user, self.console.now):
             self.out(line)
+
+    async def cmd_inbox(self, args):
+        if self._needLogin():
+            return
+        reply = await self.connection.request("conversations", limit=50)
+        entries = [e for e in reply.get("conversations", []) if isinstance(e, dict)]
+        if not entries:
+            self.out("No conversations yet.")
+            return
+        self.out("Conversations (most recent first):")
+        for line in display.conversations(entries, self.connection.user, self.console.now):
+            self.out(line)
+
+    async def cmd_retract(self, args):
+        if self._needLogin():
+            return
+        conversation = self.console.conversation
+        if conversation is None:
+            self.out("! /chat to a conversation first, then /retract [MSG_ID]")
+            return
+        msgId = args.split()[0] if args else self.console.activity.lastSent.get(conversation)
+        if msgId is None:
+            self.out("! you have sent nothing to %s here to retract" % (conversation.label,))
+            return
+        await self.connection.request("retract", msg_id=msgId, **conversation.fields())
+        self.out("* message retracted in %s" % (conversation.label,))
+
+    async def cmd_receipts(self, args):
+        if self._needLogin():
+            return
+        word = args.lower()
+        if word not in ("on", "off"):
+            self.out("! usage: /receipts on|off")
+            return
+        await self.connection.request("settings.set", read_receipts=word == "on")
+        self.out("* read receipts %s" % (word,))
 
     # The program.
 

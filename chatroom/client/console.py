@@ -16,6 +16,7 @@ from twisted.internet.error import ConnectionClosed
 from twisted.logger import Logger
 
 from chatroom.client import display
+from chatroom.client.activity import Activity
 from chatroom.client.commands import Commands
 from chatroom.client.connection import NotConnected
 from chatroom.client.conversation import Conversation
@@ -58,6 +59,7 @@ class Console:
         self._asking = None
         self.commands = Commands(self)
         self.menu = Menu(self)
+        self.activity = Activity(self)
 
     def attach(self, connection):
         """
@@ -220,6 +222,7 @@ class Console:
             )
 
         def stored(reply):
+            self.activity.sent(conversation, reply.get("msg_id"))
             if queued or item.attempts > 1:
                 self.out("(sent to %s: %s)" % (conversation.label, display.clean(_short(text))))
             if reply.get("status") == "stored" and conversation.peer is not None:
@@ -316,7 +319,7 @@ class Console:
 
     def eventReceived(self, event):
         """
-        A presence or group event.
+        A presence, group, typing, read or retract event.
         """
         kind = event.get("type")
         if kind == "presence":
@@ -333,7 +336,7 @@ class Console:
             self.out(display.groupChange(event, self.now))
         elif kind == "bye":
             self.out(byeLine(event))
-        else:
+        elif not self.activity.received(event):
             self.log.info("ignored event {event!r}", event=event)
 
     def _groupChanged(self, group, user, kind):
@@ -353,6 +356,7 @@ class Console:
         """
         self._learn(conversation, event)
         self.out(display.message(conversation, event, self.user, self.now))
+        self.activity.shown(conversation, event)
 
     def showMissed(self, batches):
         """

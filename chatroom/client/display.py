@@ -72,7 +72,34 @@ def message(conversation, event, me=None, now=None):
         who = "<%s → %s> " % (sender, clean(conversation.peer))
     else:
         who = "<%s> " % (sender,)
-    return _body("[%s] %s" % (stamp(event.get("ts"), now), who), event.get("text", ""))
+    text = "(retracted)" if event.get("retracted") else event.get("text", "")
+    return _body("[%s] %s" % (stamp(event.get("ts"), now), who), text)
+
+
+def notice(text, now=None):
+    """
+    C{[12:03] * text}: something that happened now.
+    """
+    return "[%s] * %s" % (stamp(_nowMs(now), now), text)
+
+
+def conversations(entries, me=None, now=None):
+    """
+    The conversation list (C{/inbox}): one line each, the name, the unread
+    count and the newest message.
+    """
+    rows = []
+    for entry in entries:
+        label = "#" + entry["group"] if entry.get("group") else entry.get("with", "?")
+        unread = entry.get("unread") or 0
+        head = pad(clean(label), 14) + pad("%s unread" % ("1000+" if unread >= 1000 else unread), 13)
+        last = entry.get("last")
+        if isinstance(last, dict):
+            sender = clean(last.get("from", "?"))
+            text = "(retracted)" if last.get("retracted") else clean(last.get("text", "")).replace("\n", " ")
+            head += "[%s] <%s> %s" % (stamp(last.get("ts"), now), sender, text[:60])
+        rows.append(("  " + head).rstrip())
+    return rows
 
 
 def presence(event, now=None):

@@ -74,7 +74,10 @@ class PromptUI:
             completer=ChatCompleter(console),
             complete_while_typing=False,
             history=_History(console),
+            # Who is typing, unread counts: gone when they no longer hold.
+            bottom_toolbar=lambda: console.activity.status() or None,
         )
+        self.session.default_buffer.on_text_changed += lambda buffer: console.activity.typed(buffer.text)
         console.changed = self.redraw
 
     def out(self, line):

@@ -1,15 +1,15 @@
 # -*- test-case-name: tests.handlers.test_messaging -*-
 """
-Handlers for messages: send, history and ack.
+Handlers for messages: send and history.
 """
 
 from chatroom.dispatch import handles
-from chatroom.messages import Ack, Conversation, History, Send, messageEvent, timestampOf
+from chatroom.messages import Conversation, History, Send, entryEvent, timestampOf
 
 
 class ChatHandler:
     """
-    Direct messages, history and read positions.
+    Direct messages and history.
     """
 
     def __init__(self, messages, presence, delivery, admins=frozenset()):
@@ -44,17 +44,7 @@ class ChatHandler:
         entries, more = await self.messages.history(user, conversation, request.before, request.limit, admin=admin)
         messages = []
         for msgId, fields in entries:
-            sender = fields.get("f")
-            if conversation.kind == "g":
-                event = messageEvent(msgId, sender, fields.get("t"), timestampOf(msgId), group=conversation.name)
-            else:
-                to = conversation.name if sender == user else user
-                event = messageEvent(msgId, sender, fields.get("t"), timestampOf(msgId), to=to)
+            event = entryEvent(user, conversation, msgId, fields)
             del event["type"]
             messages.append(event)
         return {"messages": messages, "more": more}
-
-    @handles(Ack)
-    async def ack(self, session, request):
-        await self.messages.ack(session.user, Conversation.of(request), request.upto)
-        return None

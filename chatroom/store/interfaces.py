@@ -180,14 +180,20 @@ class IMessageStore(Interface):
         """
         Move C{user}'s read position in C{conversation} (a
         L{chatroom.messages.Conversation}) forward to C{upto}, never back
-        and never past the newest message: C{True} if it moved.
+        and never past the newest message: the new position if it moved,
+        else C{None}.
+        """
+
+    def mustExist(user, peer):
+        """
+        L{NoSuchUser} unless C{peer} exists.
         """
 
     def history(user, conversation, before, limit, admin=False):
         """
         C{(entries, more)}: up to C{limit} messages before C{before} (or
         the newest), oldest first, each C{(msg_id, {"f": sender, "t":
-        text})}; of a group, from the user's joining if it joined under the
+        text})}, or C{(msg_id, {"f": sender, "r": "1"})} once retracted; of a group, from the user's joining if it joined under the
         "joined" rule; a server C{admin} may read any group's.
         """
 
@@ -201,6 +207,45 @@ class IMessageStore(Interface):
     def after(user, conversation, position, count):
         """
         Up to C{count} messages of C{conversation} after C{position}.
+        """
+
+
+class IConversationStore(Interface):
+    """
+    A user's conversation list, retraction, and the read-receipts setting.
+    """
+
+    def index(user):
+        """
+        The L{chatroom.messages.Conversation}s of C{user}'s indexes.
+        """
+
+    def activity(user, conversations):
+        """
+        The newest msg_id of each of C{conversations} (C{None} for an empty
+        one, C{"-"} for a group the user is not in).
+        """
+
+    def states(user, conversations):
+        """
+        A L{chatroom.store.conversations.ConversationState} for each of
+        C{conversations} (C{None} for a group the user is not in).
+        """
+
+    def retract(user, conversation, msgId, serverAdmin=False):
+        """
+        Retract a message: C{(sender, changed)}; L{BadRequest} for an
+        unknown one, L{Forbidden} if not the caller's to retract.
+        """
+
+    def readReceipts(user):
+        """
+        Whether C{user} sends read receipts.
+        """
+
+    def setReadReceipts(user, on):
+        """
+        Turn C{user}'s read receipts on or off.
         """
 
 
@@ -384,6 +429,7 @@ class IChatStore(IService):
     accounts = Attribute("The L{IAccountStore}.")
     groups = Attribute("The L{IGroupStore}.")
     messages = Attribute("The L{IMessageStore}.")
+    conversations = Attribute("The L{IConversationStore}.")
     presence = Attribute("The L{IPresenceStore}.")
     nodes = Attribute("The L{INodeStore}.")
     controls = Attribute("The L{IControlStore}.")

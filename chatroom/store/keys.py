@@ -62,6 +62,16 @@ def directRead(a, b):
     return direct(a, b) + ":read"
 
 
+def directRetracted(a, b):
+    """The retracted messages of a direct conversation (see L{groupRetracted})."""
+    return direct(a, b) + ":retracted"
+
+
+def directUnread(a, b):
+    """The unread counts of a direct conversation (see L{groupUnread})."""
+    return direct(a, b) + ":unread"
+
+
 def directCid(sender, recipient, clientId):
     """The idempotency record of C{sender}'s send with a client id."""
     return "%s:cid:%s:%s" % (direct(sender, recipient), sender, clientId)
@@ -102,10 +112,28 @@ def groupKeys(name):
     """
     Every key of a group's slot that the group scripts take, in their
     KEYS order: hash, members, stream, read positions, order, roles, bans,
-    history starts.
+    history starts, retracted messages, unread counts.
     """
     return [group(name), groupMembers(name), groupStream(name), groupRead(name),
-            groupOrder(name), groupRoles(name), groupBans(name), groupFrom(name)]
+            groupOrder(name), groupRoles(name), groupBans(name), groupFrom(name),
+            groupRetracted(name), groupUnread(name)]
+
+
+def groupRetracted(name):
+    """
+    A group's retracted messages: a sorted set (all scores 0) of
+    C{"<ms>-<seq>|<sender>"}, the msg_id's parts zero-padded to 20 digits
+    so that byte order is the conversation's order.
+    """
+    return "{g:%s}:retracted" % (name,)
+
+
+def groupUnread(name):
+    """
+    A group's unread counts, as last counted for the conversation list:
+    user -> C{"<read position>|<newest msg_id counted>|<count>"}.
+    """
+    return "{g:%s}:unread" % (name,)
 
 
 def groupStream(name):

@@ -23,6 +23,7 @@ from chatroom.store.accounts import LOBBY
 from chatroom.store.interfaces import IChatStore, IMessageStore, INodeStore, IPresenceStore
 from chatroom.store.memgroups import GroupData, MemoryGroupStore
 from chatroom.store.memory_controls import MemoryAccountStore, MemoryControlStore, memoryClaims, personalOf
+from chatroom.store.memory_conversations import MemoryConversationStore
 from chatroom.store.messages import DEFAULT_RETENTION, Stored
 
 #: Seconds a cid is remembered.
@@ -32,7 +33,8 @@ CID_LIFETIME = 86400
 class _Stream:
     """
     One conversation's messages, oldest first: C{(msg_id, sort key,
-    {"f": sender, "t": text})}.
+    {"f": sender, "t": text})}; a retracted one keeps its place as
+    C{{"f": sender, "r": "1"}}.
     """
 
     __slots__ = ("ids", "keys", "fields", "floor")
@@ -94,6 +96,10 @@ class MemoryData:
         self.streams = defaultdict(_Stream)
         self.read = defaultdict(dict)
         self.pending = defaultdict(dict)
+        # Each user's direct conversations (both ends, as {u:X}:peers)
+        # and settings (user -> {name: value}).
+        self.peers = defaultdict(set)
+        self.settings = defaultdict(dict)
         self.cids = {}
         self.locations = defaultdict(dict)
         self.nodeUsers = defaultdict(set)
@@ -178,6 +184,8 @@ class MemoryMessageStore:
         identity = directIdentity(sender, recipient)
         msgId = data.streams[identity].add(data.clock.seconds(), sender, text, self.retention)
         data.pending[recipient][sender] = identity
+        data.peers[recipient].add(sender)
+        data.peers[sender].add(recipient)
         if cidKey is not None:
             data.cids[cidKey] = (msgId, data.clock.seconds() + CID_LIFETIME)
         return Stored(msgId, False)
@@ -205,16 +213,20 @@ class MemoryMessageStore:
             raise refused
         last = data.lastOf(conversation.identity(user))
         if last is None:
-            return False
+            return None
         position = last if _before(last, upto) else upto
         field = conversation.kind + ":" + conversation.name
         current = data.read[user].get(field)
         if current is not None and not _before(current, position):
-            return False
+            return None
         data.read[user][field] = position
         if conversation.kind == "u" and position == last:
             data.pending[user].pop(conversation.name, None)
-        return True
+        return position
+
+    async def mustExist(self, user, peer):
+        if peer not in self.data.users:
+            raise errors.NoSuchUser()
 
     async def history(self, user, conversation, before, limit, admin=False):
         data = self.data
@@ -440,6 +452,7 @@ class MemoryStore(Service):
         self.accounts = MemoryAccountStore(self.data)
         self.groups = MemoryGroupStore(self.data, memoryClaims(self.data, "g", lambda group: group in self.data.groups))
         self.messages = MemoryMessageStore(self.data, retention)
+        self.conversations = MemoryConversationStore(self.data, self.messages)
         self.presence = MemoryPresenceStore(self.data, node)
         self.nodes = MemoryNodeStore(self.data, node)
         self.controls = MemoryControlStore(self.data, self.groups)

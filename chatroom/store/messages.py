@@ -33,6 +33,7 @@ _ack = Script("ack")
 _history = Script("history")
 _introduce = Script("introduce")
 _unreadPosition = Script("unread_position")
+_after = Script("after")
 
 
 @attr.s(frozen=True, slots=True)
@@ -57,22 +58,19 @@ class Stored:
         return cls(msgId, replayed == "1")
 
 
-def streamOf(conversation, user):
+def conversationKeys(user, conversation):
     """
-    The Redis stream of C{conversation} as seen by C{user}.
+    The keys of C{conversation}'s scripts, one hash slot: its stream, read
+    positions, retracted set and unread counts, and for a group the keys
+    its membership is checked with.
     """
     if conversation.kind == "u":
-        return keys.directStream(user, conversation.name)
-    return keys.groupStream(conversation.name)
-
-
-def _conversationKeys(user, conversation):
-    # The stream and read positions of a conversation, and for a group the
-    # keys its membership is checked with: one hash slot.
-    if conversation.kind == "u":
-        return [keys.directStream(user, conversation.name), keys.directRead(user, conversation.name)]
+        peer = conversation.name
+        return [keys.directStream(user, peer), keys.directRead(user, peer), keys.directRetracted(user, peer),
+                keys.directUnread(user, peer)]
     group = conversation.name
-    return [keys.groupStream(group), keys.groupRead(group), keys.group(group), keys.groupMembers(group)]
+    return [keys.groupStream(group), keys.groupRead(group), keys.groupRetracted(group), keys.groupUnread(group),
+            keys.group(group), keys.groupMembers(group)]
 
 
 @implementer(IMessageStore)
@@ -101,8 +99,6 @@ class MessageStore:
         # Once per pair and process: the recipient exists, and its index
         # names the sender, before the message is stored (an entry with no
         # messages is harmless, a missing one would hide the conversation).
-        # The sender's index needs no entry: it has nothing to miss in this
-        # conversation until the peer writes, and that write adds it.
         pair = (sender, recipient)
         introduced = self._introduced
         if pair in introduced:
@@ -114,8 +110,11 @@ class MessageStore:
         if len(introduced) > INTRODUCED_CACHE:
             introduced.popitem(last=False)
 
-    async def _mustExist(self, user, peer):
-        # A request about a direct conversation: the peer must exist.
+    async def mustExist(self, user, peer):
+        """
+        L{errors.NoSuchUser} unless C{peer}, named in a request of C{user}
+        about their conversation, exists.
+        """
         if (user, peer) not in self._introduced and (peer, user) not in self._introduced:
             if not int(await self.link.execute("EXISTS", keys.user(peer))):
                 raise errors.NoSuchUser()
@@ -131,7 +130,15 @@ class MessageStore:
 
     async def _introduceAndStore(self, sender, recipient, text, cid):
         await self._introduce(sender, recipient)
-        return await self._store(sender, recipient, text, cid)
+        # The sender's own conversation list shows this one too: sent with
+        # the message, once the recipient is known to exist (so no entry
+        # names a stranger).  Only the list reads it, so a crash between
+        # the two costs at most the entry.
+        stored, _ = await allOf([
+            self._store(sender, recipient, text, cid),
+            self.link.execute("SADD", keys.userPeers(sender), recipient),
+        ])
+        return stored
 
     def _store(self, sender, recipient, text, cid):
         stream = keys.directStream(sender, recipient)
@@ -187,11 +194,11 @@ class MessageStore:
         """
         Move C{user}'s read position in C{conversation} forward to C{upto}.
 
-        @return: C{True} if the position moved.
+        @return: the new position if it moved, else C{None}.
         """
         if conversation.kind == "u":
-            await self._mustExist(user, conversation.name)
-        return bool(int(await self.link.run(_ack, _conversationKeys(user, conversation), [user, upto])))
+            await self.mustExist(user, conversation.name)
+        return await self.link.run(_ack, conversationKeys(user, conversation), [user, upto]) or None
 
     async def history(self, user, conversation, before, limit, admin=False):
         """
@@ -203,17 +210,16 @@ class MessageStore:
         @return: C{(entries, more)}; each entry is C{(msg_id, fields)}.
         """
         if conversation.kind == "u":
-            await self._mustExist(user, conversation.name)
-        conversationKeys = _conversationKeys(user, conversation)
-        del conversationKeys[1]
+            await self.mustExist(user, conversation.name)
+        scriptKeys = conversationKeys(user, conversation)
         if conversation.kind == "g":
-            conversationKeys.append(keys.groupFrom(conversation.name))
-        end = "+" if before is None else "(" + before
-        entries = await self.link.run(_history, conversationKeys, [user, end, limit + 1, 1 if admin else 0])
+            scriptKeys.append(keys.groupFrom(conversation.name))
+        entries = await self.link.run(
+            _history, scriptKeys, [user, before or "", limit + 1, 1 if admin else 0])
         more = len(entries) > limit
         entries = entries[:limit]
         entries.reverse()
-        return [(msgId, _fields(flat)) for msgId, flat in entries], more
+        return [(msgId, entryFields(flat)) for msgId, flat in entries], more
 
     async def unread(self, user):
         """
@@ -229,7 +235,7 @@ class MessageStore:
         ])
         conversations = [Conversation("u", p) for p in peers] + [Conversation("g", g) for g in groups]
         positions = await allOf([
-            self.link.run(_unreadPosition, _conversationKeys(user, c), [user]) for c in conversations
+            self.link.run(_unreadPosition, conversationKeys(user, c), [user]) for c in conversations
         ])
         found = []
         for conversation, position in zip(conversations, positions):
@@ -243,13 +249,11 @@ class MessageStore:
 
         @return: a list of C{(msg_id, fields)}.
         """
-        entries = await self.link.execute(
-            "XRANGE", streamOf(conversation, user), "(" + position, "+", "COUNT", count
-        )
-        return [(msgId, _fields(flat)) for msgId, flat in entries]
+        entries = await self.link.run(_after, conversationKeys(user, conversation), [position, count])
+        return [(msgId, entryFields(flat)) for msgId, flat in entries]
 
 
-def _fields(flat):
+def entryFields(flat):
     """
     A stream entry's field list as a dict (C{f}: sender, C{t}: text).
     """

@@ -16,6 +16,7 @@ from chatroom import errors
 from chatroom.store.accounts import LOBBY, AccountStore
 from chatroom.store.connection import RedisLink
 from chatroom.store.controls import ControlStore
+from chatroom.store.conversations import ConversationStore
 from chatroom.store.groups import GroupStore
 from chatroom.store.interfaces import IChatStore
 from chatroom.store.messages import DEFAULT_RETENTION, MessageStore
@@ -50,6 +51,7 @@ class RedisStore(Service):
         self.accounts = AccountStore(self.link)
         self.groups = GroupStore(self.link)
         self.messages = MessageStore(self.link, retention)
+        self.conversations = ConversationStore(self.link, self.messages)
         self.presence = PresenceStore(self.link, node, self.accounts, self.groups)
         self.nodes = NodeStore(self.link, self.pubsub, node, self.presence, self.groups)
         self.controls = ControlStore(self.link, self.groups)

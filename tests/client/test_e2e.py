@@ -204,12 +204,15 @@ async def test_two_people_chat_in_real_terminals(chat, terminal):
 
     # The message is printed above; the half-typed line is intact below it,
     # with the cursor after it (Chinese characters take two columns).
+    # Under it, the status line: the message is unread (alice is not in
+    # that conversation).
     def intact():
         lines = [line for line in terminal.screen("alice").splitlines() if line.strip()]
         x, y = terminal.cursor("alice")
         return (
-            lines[-1] == "chatroom> 半句话 typing"
-            and "<李雷> 你好 alice 👋" in lines[-2]
+            lines[-2] == "chatroom> 半句话 typing"
+            and "<李雷> 你好 alice 👋" in lines[-3]
+            and lines[-1].strip() == "unread: 李雷 1"
             and x == len("chatroom> ") + 6 + len(" typing")
         )
 

@@ -17,7 +17,8 @@ from tests.support.memory import EPOCH, FakeClock
 
 PARTS = [
     ("accounts", interfaces.IAccountStore), ("groups", interfaces.IGroupStore),
-    ("messages", interfaces.IMessageStore), ("presence", interfaces.IPresenceStore),
+    ("messages", interfaces.IMessageStore), ("conversations", interfaces.IConversationStore),
+    ("presence", interfaces.IPresenceStore),
     ("nodes", interfaces.INodeStore),
 ]
 

@@ -1,10 +1,12 @@
 -- Shared by the group scripts (prepended after _lib.lua).  Every group
 -- script takes the same KEYS, the keys of one group's slot:
 local G, M, S, R, O, ROLES, B, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8]
+local RETRACTED, UNREAD = KEYS[9], KEYS[10]
 -- G the group's hash (created, v, seq, owner, visibility, history, title,
 -- born), M members (user -> join position), S stream, R read positions,
 -- O seniority (user -> join sequence), ROLES (user -> owner/admin), B bans,
--- F where a member's history starts (members who joined under "joined").
+-- F where a member's history starts (members who joined under "joined"),
+-- RETRACTED its retracted messages, UNREAD the list's unread counts.
 
 local LOBBY = 'lobby'
 
@@ -78,9 +80,10 @@ local function removeMember(name, user)
   redis.call('HDEL', R, user)
   redis.call('HDEL', ROLES, user)
   redis.call('HDEL', F, user)
+  redis.call('HDEL', UNREAD, user)
   redis.call('ZREM', O, user)
   if name ~= LOBBY and redis.call('HLEN', M) == 0 then
-    redis.call('DEL', G, M, R, O, ROLES, B, F)
+    redis.call('DEL', G, M, R, O, ROLES, B, F, RETRACTED, UNREAD)
     -- Emptied, not deleted: the stream keeps its last id, so a group made
     -- again under this name never reuses a msg_id.
     redis.call('XTRIM', S, 'MAXLEN', 0)

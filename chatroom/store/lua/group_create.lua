@@ -18,7 +18,7 @@ if redis.call('EXISTS', S) == 1 then
     if info[i] == 'last-generated-id' then born = info[i + 1] end
   end
 end
-redis.call('DEL', R, O, ROLES, B, F)
+redis.call('DEL', R, O, ROLES, B, F, RETRACTED, UNREAD)
 redis.call('HSET', G, 'created', created, 'creator', creator, 'v', 1, 'seq', 1, 'owner', creator, 'visibility', visibility,
            'history', history, 'title', title, 'born', born)
 redis.call('HSET', M, creator, '0-0')

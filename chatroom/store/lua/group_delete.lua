@@ -10,8 +10,10 @@ if r == 0 then return fail('not_member', 'you are not a member of that group') e
 if name == LOBBY then return fail('forbidden', 'the lobby cannot be deleted') end
 if r < 3 then return fail('forbidden', 'only the owner may delete the group') end
 local members = redis.call('HKEYS', M)
-redis.call('DEL', G, M, R, O, ROLES, B, F)
-  -- Emptied, not deleted: the stream keeps its last id, so a group made
-  -- again under this name never reuses a msg_id.
-  redis.call('XTRIM', S, 'MAXLEN', 0)
+-- Nothing of it stays for a group made again under this name: not its
+-- retractions, not its members' unread counts.
+redis.call('DEL', G, M, R, O, ROLES, B, F, RETRACTED, UNREAD)
+-- Emptied, not deleted: the stream keeps its last id, so a group made
+-- again under this name never reuses a msg_id.
+redis.call('XTRIM', S, 'MAXLEN', 0)
 return members
