@@ -176,11 +176,11 @@ class ShardedPubSub(_PubSub):
     confirmTimeout = 2
     #: Delays before each new publication of a message that reached fewer
     #: subscribers than its channel's previous one.
-    republishDelays = (0.05, 0.2, 0.5, 1, 2)
+    republishDelays = (0.05, 0.2, 0.5, 1, 2, 4)
     #: Seconds after a change of the slot map during which a fall in a
     #: channel's subscribers is taken for a move or a failover under way
     #: (otherwise it is a node that stopped listening).
-    unsettled = 5
+    unsettled = 10
     #: How many channels' subscriber counts, and how many message ids
     #: received, are remembered.
     channelsRemembered = 10000
