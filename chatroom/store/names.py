@@ -166,28 +166,29 @@ def _nameOf(key, prefix):
     return None
 
 
-async def accountNames(link):
-    """
-    The names of every account (and C{deleted} ones), from a SCAN.
-    """
+async def _namesOf(link, prefix):
+    # The names of the hashes '{u:NAME}' (or '{g:NAME}') found by a SCAN.
     names = []
-    async for key in _scan(link, "{u:*}"):
-        name = _nameOf(key, "{u:")
+    async for key in _scan(link, prefix + "*}"):
+        name = _nameOf(key, prefix)
         if name is not None:
             names.append(name)
     return sorted(set(names))
 
 
-async def groupNames(link):
+def accountNames(link):
     """
-    The names of every group, from a SCAN.
+    The names of every account (and C{deleted} ones), from a SCAN: a
+    coroutine.
     """
-    names = []
-    async for key in _scan(link, "{g:*}"):
-        name = _nameOf(key, "{g:")
-        if name is not None:
-            names.append(name)
-    return sorted(set(names))
+    return _namesOf(link, "{u:")
+
+
+def groupNames(link):
+    """
+    The names of every group, from a SCAN: a coroutine.
+    """
+    return _namesOf(link, "{g:")
 
 
 async def buildIndex(link):
