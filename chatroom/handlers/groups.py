@@ -11,10 +11,11 @@ has every right of an owner in every group.
 
 from chatroom import errors
 from chatroom.dispatch import handles
-from chatroom.messages import (
-    GroupAdd, GroupBan, GroupCreate, GroupDelete, GroupDirectory, GroupInfo, GroupJoin, GroupKick, GroupLeave,
-    GroupList, GroupMembers, GroupRole, GroupSend, GroupSet, GroupUnban, groupChange, timestampOf,
+from chatroom.grouprequests import (
+    GroupAdd, GroupBan, GroupDelete, GroupDirectory, GroupInfo, GroupKick, GroupRole, GroupSet, GroupUnban,
+    groupChange,
 )
+from chatroom.messages import GroupCreate, GroupJoin, GroupLeave, GroupList, GroupMembers, GroupSend, timestampOf
 from chatroom.protocol import encode
 
 
