@@ -79,8 +79,11 @@ def maskURL(url):
 
 def formatValue(value):
     """
-    C{value} (a string, whole number, number or boolean) as a TOML value.
+    C{value} (a string, whole number, number, boolean, or a list of
+    those) as a TOML value.
     """
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % (", ".join(formatValue(item) for item in value),)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

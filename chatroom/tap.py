@@ -126,6 +126,12 @@ class Options(usage.Options):
         ["port", "p", "tcp:8889", "Endpoint of the main port (length-prefixed JSON frames)."],
         ["debug-port", None, "tcp:8890:interface=127.0.0.1",
          "Endpoint of the JSON-lines debug port, or 'none'."],
+        ["web", None, "tcp:8080:interface=127.0.0.1",
+         "Endpoint of the web port: the web client at / and the protocol over WebSocket at /ws, "
+         "or 'none'."],
+        ["web-origin", None, None,
+         "A further page origin (scheme://host[:port]) allowed to open /ws besides the page's own; "
+         "repeatable (in a --config file: a list of strings)."],
         ["redis", None, None,
          "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db], "
          "unix:///path/to/socket[?db=N], the master named NAME of a Redis replicated under "
@@ -227,6 +233,16 @@ class Options(usage.Options):
             return source
         return "%s: key %r" % (source, name)
 
+    def opt_web_origin(self, value):
+        """
+        A further page origin allowed to open C{/ws}; repeatable.
+        """
+        origin = value.rstrip("/")
+        if not re.match(r"\Ahttps?://[^/\s]+\Z", origin):
+            raise usage.UsageError("%s must be scheme://host[:port] (http or https), not %r"
+                                   % (self._label("web-origin"), value))
+        self["web-origin"] = (self["web-origin"] or []) + [origin]
+
     def workerArguments(self):
         """
         The command-line options that workers (C{--workers}) are started
@@ -237,6 +253,9 @@ class Options(usage.Options):
         arguments = []
         for name, value in self.given.items():
             if name in ("redis", "print-config", "help", "version"):
+                continue
+            if name == "web-origin":
+                arguments.extend("--web-origin=%s" % (origin,) for origin in self["web-origin"])
                 continue
             arguments.append("--" + name if value is None else "--%s=%s" % (name, value))
         return arguments
@@ -268,6 +287,13 @@ class Options(usage.Options):
 
     def _setFromFile(self, key, value):
         dispatch = self._dispatch[key]
+        if key == "web-origin":
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, str) for v in values):
+                raise usage.UsageError("expected a list of strings, not %r" % (value,))
+            for origin in values:
+                self.opt_web_origin(origin)
+            return
         if not isinstance(dispatch, usage.CoerceParameter):
             if not isinstance(value, bool):
                 raise usage.UsageError("expected true or false, not %r" % (value,))
@@ -301,7 +327,7 @@ class Options(usage.Options):
             value = self[key]
             if key == "redis":
                 value = None if self.redisURL is None else maskURL(self.redisURL)
-            elif key == "debug-port" and value is None:
+            elif key in ("debug-port", "web") and value is None:
                 value = "none"
             elif key in rates:
                 value = "none" if value is None else str(value)
@@ -328,9 +354,9 @@ class Options(usage.Options):
             self["config"] = os.path.abspath(self["config"])
             self._applyConfigFile(self["config"])
         self._applyEnvironment()
-        for name in ("port", "debug-port"):
+        for name in ("port", "debug-port", "web"):
             value = self[name]
-            if name == "debug-port" and value.lower() == "none":
+            if name != "port" and value.lower() == "none":
                 self[name] = None
                 continue
             try:
@@ -344,7 +370,7 @@ class Options(usage.Options):
         self["data-dir"] = os.path.abspath(self["data-dir"])
         self._checkEmbedded()
         if self["workers"] > 1 or self["reuse-port"]:
-            for name in ("port", "debug-port"):
+            for name in ("port", "debug-port", "web"):
                 if self[name] is not None:
                     try:
                         parseTCP(self[name])
@@ -493,7 +519,11 @@ def makeService(options, reactor=None):
     )
     chat.setServiceParent(top)
     maxFrame = options["max-frame"]
-    factories = (("port", ChatFactory(chat.sessions, maxFrame)), ("debug-port", debugFactory(chat.sessions, maxFrame)))
+    factories = [("port", ChatFactory(chat.sessions, maxFrame)), ("debug-port", debugFactory(chat.sessions, maxFrame))]
+    if options["web"] is not None:
+        from chatroom.web.site import WebSite
+
+        factories.append(("web", WebSite(chat.sessions, maxFrame, options["web-origin"] or (), reactor=reactor)))
     # The ports listen once storage is ready, and close first at the end.
     ports = StartedWhenReady(chat.ready, reactor)
     ports.setServiceParent(top)

@@ -1,0 +1,247 @@
+# -*- test-case-name: tests.web.test_websocket -*-
+"""
+The WebSocket carrier of sessions (C{/ws} of C{--web}): one JSON object per
+text message, handed to a L{Session} like a main-port frame or a debug-port
+line, on autobahn's Twisted support.
+
+This module only carries: it checks the handshake (C{Origin}, the
+C{chatroom.v1} subprotocol), refuses binary and oversize messages with the
+protocol's errors, and maps the session's way of closing a connection onto
+the WebSocket closing handshake.
+"""
+
+from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from autobahn.websocket.types import ConnectionDeny
+from twisted.internet.interfaces import ISSLTransport
+from twisted.logger import Logger
+
+from chatroom.errors import BadJSON, BadRequest, TooLarge
+from chatroom.liveness import tuneTransport
+from chatroom.protocol import decode
+
+#: The subprotocol a client may ask for; the server picks it when asked.
+SUBPROTOCOL = "chatroom.v1"
+
+#: WebSocket close codes (RFC 6455 7.4.1).
+CLOSE_NORMAL = 1000
+CLOSE_TOO_BIG = 1009
+
+
+class OriginPolicy:
+    """
+    Which pages may open C{/ws}: the page's own origin (the scheme of the
+    connection and its C{Host} header) and those given with
+    C{--web-origin}.
+
+    A handshake without C{Origin} is not from a browser page (a bot, the
+    tests, a native client): the check exists against other sites' pages
+    using a visitor's browser (cross-site WebSocket hijacking), and browsers
+    always send it, so it is let through.
+    """
+
+    def __init__(self, allowed=()):
+        """
+        @param allowed: further origins, as C{scheme://host[:port]}.
+        """
+        self.allowed = frozenset(origin.rstrip("/").lower() for origin in allowed)
+
+    def permits(self, origin, host, secure):
+        """
+        Whether a page of C{origin} may open a session on a connection made
+        to C{host} (its C{Host} header), over TLS if C{secure}.
+        """
+        if not origin:
+            # autobahn gives an absent header as ""
+            return True
+        origin = origin.rstrip("/").lower()
+        if origin in self.allowed:
+            return True
+        own = "%s://%s" % ("https" if secure else "http", (host or "").lower())
+        return bool(host) and origin == own
+
+
+class WebSocketCarrier(WebSocketServerProtocol):
+    """
+    One WebSocket connection carrying one session.
+
+    The session sees a L{SessionLink} (C{sendPayload} and a transport) in
+    place of this protocol, so that its way of closing a connection is the
+    WebSocket closing handshake rather than a dropped socket.
+    """
+
+    session = None
+    _refused = False
+
+    def dataReceived(self, data):
+        # Straight to the frame parser: autobahn's dataReceived formats a
+        # debug line's arguments for every read even when it is not logged.
+        self._dataReceived(data)
+
+    def onConnect(self, request):
+        policy = self.factory.origins
+        secure = ISSLTransport.providedBy(self.transport)
+        if not policy.permits(request.origin, request.host, secure):
+            self.factory.log.info("Refused a WebSocket handshake from {peer}: origin {origin!r} is not allowed",
+                                  peer=request.peer, origin=request.origin)
+            raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")
+        if SUBPROTOCOL in request.protocols:
+            return SUBPROTOCOL
+        return None
+
+    def onOpen(self):
+        tuneTransport(self.transport)
+        self.session = self.factory.openSession(SessionLink(self))
+
+    def onMessageFrameBegin(self, length):
+        # The limit is checked on each frame's announced length, before its
+        # payload is read: a client cannot make us buffer past it.
+        if self._refused:
+            return
+        if self.message_data_total_length + length > self.factory.maxFrame:
+            self._refuse(TooLarge("message of %d bytes or more is over the limit of %d"
+                                  % (self.message_data_total_length + length, self.factory.maxFrame)))
+            return
+        super().onMessageFrameBegin(length)
+
+    def onMessageFrameData(self, payload):
+        if not self._refused:
+            super().onMessageFrameData(payload)
+
+    def onMessageFrameEnd(self):
+        if not self._refused:
+            super().onMessageFrameEnd()
+        else:
+            self.frame_data = None
+
+    def onMessageEnd(self):
+        if not self._refused:
+            super().onMessageEnd()
+
+    def onMessage(self, payload, isBinary):
+        session = self.session
+        if session is None or self._refused:
+            return
+        if isBinary:
+            session.rejected(BadRequest("binary messages are not accepted: send each request as JSON text"))
+            return
+        try:
+            obj = decode(payload)
+        except BadJSON as e:
+            session.rejected(e)
+        else:
+            session.objectReceived(obj)
+
+    def _refuse(self, error):
+        # As on the main port: nothing after an oversize message is read;
+        # the session answers it in its turn, then closes.
+        self._refused = True
+        self.transport.pauseProducing()
+        if self.session is not None:
+            self.session.rejected(error, close=True)
+        else:
+            self.sendClose(CLOSE_TOO_BIG)
+
+    def onClose(self, wasClean, code, reason):
+        if self.session is not None:
+            session, self.session = self.session, None
+            session.connectionLost()
+
+    def sendPayload(self, payload):
+        """
+        Send one encoded JSON object as a text message.
+        """
+        self.sendMessage(payload, False)
+
+
+class SessionLink:
+    """
+    What a L{Session} holds as its protocol for a WebSocket connection:
+    C{sendPayload} and a L{WebSocketTransport}.
+    """
+
+    __slots__ = ("transport", "sendPayload")
+
+    def __init__(self, carrier):
+        self.transport = WebSocketTransport(carrier)
+        self.sendPayload = carrier.sendPayload
+
+
+class WebSocketTransport:
+    """
+    The transport a session sees: the TCP (or TLS) transport under the
+    WebSocket, but closing with the WebSocket closing handshake.
+
+    Everything else (the peer, pausing, producers, C{dataBuffer} for
+    L{chatroom.connections.pendingBytes}) is the transport's own.
+    """
+
+    __slots__ = ("carrier",)
+
+    def __init__(self, carrier):
+        self.carrier = carrier
+
+    @property
+    def transport(self):
+        """
+        The transport under the WebSocket (what C{pendingBytes} looks at).
+        """
+        return self.carrier.transport
+
+    def __getattr__(self, name):
+        return getattr(self.carrier.transport, name)
+
+    def loseConnection(self):
+        """
+        Close with the closing handshake (C{1009} after an oversize
+        message); autobahn drops the socket if the peer does not answer.
+        """
+        carrier = self.carrier
+        carrier.sendClose(CLOSE_TOO_BIG if carrier._refused else CLOSE_NORMAL)
+
+    def abortConnection(self):
+        """
+        Drop the socket at once (a stalled or idle client).
+        """
+        self.carrier.dropConnection(abort=True)
+
+
+class WebSocketFactory(WebSocketServerFactory):
+    """
+    The factory of C{/ws}: each connection, once its handshake is done,
+    gets a L{Session} of the node's L{Sessions}.
+    """
+
+    protocol = WebSocketCarrier
+    log = Logger()
+
+    def __init__(self, sessions, maxFrame, origins=(), reactor=None):
+        """
+        @param sessions: the L{Sessions} of the node.
+        @param maxFrame: the largest message accepted, in bytes.
+        @param origins: further page origins allowed (C{--web-origin}).
+        """
+        super().__init__(reactor=reactor)
+        self.sessions = sessions
+        self.maxFrame = maxFrame
+        self.origins = OriginPolicy(origins)
+        self.setProtocolOptions(
+            # Checked by decoding: orjson refuses invalid UTF-8 (bad_json).
+            utf8validateIncoming=False,
+            # A backstop; the carrier refuses oversize messages itself
+            # (with too_large) before autobahn would.
+            maxFramePayloadSize=maxFrame + 1, maxMessagePayloadSize=maxFrame + 1,
+            # Replies and events are small and should leave at once.
+            tcpNoDelay=True,
+            # The session's idle timeout covers silent clients; autobahn's
+            # closing handshake is bounded by its own timeout.
+            closeHandshakeTimeout=2,
+            # No compression: text is small, and compression costs CPU and
+            # memory on every connection (and invites CRIME-like attacks).
+            perMessageCompressionAccept=lambda offers: None,
+        )
+
+    def openSession(self, link):
+        """
+        Called by a carrier once its handshake is done.
+        """
+        return self.sessions.open(link)
