@@ -80,7 +80,9 @@ class WebSocketCarrier(WebSocketServerProtocol):
     def onConnect(self, request):
         policy = self.factory.origins
         secure = ISSLTransport.providedBy(self.transport)
-        if not policy.permits(request.origin, request.host, secure):
+        # The Host header as sent: autobahn's request.host drops the port.
+        host = request.headers.get("host", "").strip()
+        if not policy.permits(request.origin, host, secure):
             self.factory.log.info("Refused a WebSocket handshake from {peer}: origin {origin!r} is not allowed",
                                   peer=request.peer, origin=request.origin)
             raise ConnectionDeny(ConnectionDeny.FORBIDDEN, "origin not allowed")

@@ -26,3 +26,20 @@ async def test_okAndErrorReplies(chat):
     await client.request("register", user="张三", password="secret")
     reply = await client.request("login", user="张三", password="secret")
     assert reply["user"] == "张三"
+
+
+@pytest_twisted.ensureDeferred
+async def test_closingLogsOut(chat):
+    """
+    A WebSocket connection that closes logs its user out: the others get
+    the C{presence} event.
+    """
+    port = await listenWeb(chat)
+    watcher = await chat.user("观察者")
+    client = await connectWebSocket(port)
+    await client.request("register", user="王五", password="secret")
+    await client.request("login", user="王五", password="secret")
+    await watcher.event(type="presence", user="王五", status="online")
+    client.sendClose(1000)
+    await client.closed
+    assert (await watcher.event(type="presence", user="王五"))["status"] == "offline"
