@@ -141,7 +141,7 @@ class WebSocketCarrier(WebSocketServerProtocol):
         if self.session is not None:
             self.session.rejected(error, close=True)
         else:
-            self.sendClose(CLOSE_TOO_BIG)
+            self.sendCloseFrame(code=CLOSE_TOO_BIG, isReply=False)
 
     def onClose(self, wasClean, code, reason):
         if self.session is not None:
@@ -198,7 +198,9 @@ class WebSocketTransport:
         message); autobahn drops the socket if the peer does not answer.
         """
         carrier = self.carrier
-        carrier.sendClose(CLOSE_TOO_BIG if carrier._refused else CLOSE_NORMAL)
+        # sendCloseFrame: sendClose only takes the codes left to
+        # applications, and 1009 (message too big) is the protocol's own.
+        carrier.sendCloseFrame(code=CLOSE_TOO_BIG if carrier._refused else CLOSE_NORMAL, isReply=False)
 
     def abortConnection(self):
         """
@@ -232,6 +234,8 @@ class WebSocketFactory(WebSocketServerFactory):
             # A backstop; the carrier refuses oversize messages itself
             # (with too_large) before autobahn would.
             maxFramePayloadSize=maxFrame + 1, maxMessagePayloadSize=maxFrame + 1,
+            # A plain GET of /ws is an error, not autobahn's status page.
+            webStatus=False,
             # Replies and events are small and should leave at once.
             tcpNoDelay=True,
             # The session's idle timeout covers silent clients; autobahn's
