@@ -109,6 +109,8 @@ class WebSite(server.Site):
         """
         root = _Files(staticDir)
         root.indexNames = ["index.html"]
+        #: The largest WebSocket message accepted, in bytes.
+        self.maxFrame = maxFrame
         self.webSocketFactory = WebSocketFactory(sessions, maxFrame, origins, reactor=reactor)
         root.putChild(b"ws", _WebSocketEntry(self.webSocketFactory))
         kwargs = {} if reactor is None else {"reactor": reactor}

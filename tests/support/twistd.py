@@ -76,6 +76,7 @@ class Twistd:
         self.logPath = logPath
         self.port = freePort()
         self.debugPort = freePort()
+        self.webPort = freePort()
         self.process = None
 
     def start(self):
@@ -83,6 +84,7 @@ class Twistd:
             TWISTD, "-n", "--pidfile=", "chatroom",
             "--port", "tcp:%d:interface=127.0.0.1" % (self.port,),
             "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
+            "--web", "tcp:%d:interface=127.0.0.1" % (self.webPort,),
             "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
         ]
         with open(self.logPath, "ab") as log:

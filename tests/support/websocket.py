@@ -8,7 +8,7 @@ import json
 
 from autobahn.twisted.websocket import WebSocketClientFactory, WebSocketClientProtocol
 from twisted.internet import defer, reactor
-from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 
 from chatroom.protocol import DEFAULT_MAX_FRAME
 from chatroom.web.site import WebSite
@@ -80,16 +80,21 @@ class WebSocketTestClient(WebSocketClientProtocol, TestClient):
         return self.closed
 
 
-async def connectWebSocket(port, origin=None, protocols=None, host="127.0.0.1", path="/ws", headers=None):
+async def connectWebSocket(port, origin=None, protocols=None, host="127.0.0.1", path="/ws", headers=None, tls=None):
     """
-    A L{WebSocketTestClient} connected to C{ws://host:port/path} whose
-    handshake is done (raises C{ConnectionError} if it was refused).
+    A L{WebSocketTestClient} connected to C{ws://host:port/path} (with
+    C{tls}, client TLS options, C{wss://}) whose handshake is done (raises
+    C{ConnectionError} if it was refused).
     """
-    factory = WebSocketClientFactory("ws://%s:%d%s" % (host, port, path), origin=origin, protocols=protocols,
-                                     headers=headers)
+    scheme = "ws" if tls is None else "wss"
+    factory = WebSocketClientFactory("%s://%s:%d%s" % (scheme, host, port, path), origin=origin,
+                                     protocols=protocols, headers=headers)
     factory.protocol = WebSocketTestClient
     factory.setProtocolOptions(openHandshakeTimeout=5)
-    client = await TCP4ClientEndpoint(reactor, host, port).connect(factory)
+    endpoint = TCP4ClientEndpoint(reactor, host, port)
+    if tls is not None:
+        endpoint = wrapClientTLS(tls, endpoint)
+    client = await endpoint.connect(factory)
     await client.opened
     return client
 

@@ -276,3 +276,34 @@ async def test_sessionSeesItsAddress(chat):
     await webUser(chat, port, "张三")
     [session] = [s for s in chat.service.sessions if s.user == "张三"]
     assert session.peer.startswith("127.0.0.1:")
+
+
+@pytest_twisted.ensureDeferred
+async def test_overTLS(chat, tmp_path):
+    """
+    Behind an C{ssl:} endpoint (C{--web ssl:...}), the page's own origin
+    is its https one: a wss client from it chats; the http origin of the
+    same host is refused.
+    """
+    from twisted.internet import reactor
+    from twisted.internet.endpoints import serverFromString
+
+    from chatroom.tap import Options
+    from chatroom.web.site import WebSite
+    from tests.test_tls import selfSigned, trusting
+
+    certPath, keyPath = selfSigned(tmp_path)
+    description = "ssl:0:interface=127.0.0.1:privateKey=%s:certKey=%s" % (keyPath, certPath)
+    Options().parseOptions(["--web", description, "--debug-port", "none"])
+    listening = await serverFromString(reactor, description).listen(WebSite(chat.service.sessions, 65536))
+    chat.listening.append(listening)
+    port = listening.getHost().port
+    bob = await chat.user("李四")
+    client = await connectWebSocket(port, origin="https://127.0.0.1:%d" % (port,), tls=trusting(certPath))
+    chat.clients.append(client)
+    await client.request("register", user="加密", password="secret")
+    await client.request("login", user="加密", password="secret")
+    reply = await client.request("send", to="李四", text="经由 wss 🔒")
+    assert (await bob.event(type="message", msg_id=reply["msg_id"]))["text"] == "经由 wss 🔒"
+    with pytest.raises(ConnectionError):
+        await connectWebSocket(port, origin="http://127.0.0.1:%d" % (port,), tls=trusting(certPath))
