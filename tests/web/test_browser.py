@@ -48,6 +48,13 @@ def test_twoBrowsersChatInChinese(web_server, browsers):
     assert zhang.findAll("#message-list .day")
     zhang.screenshot("conversation")
 
+    # A group message unread in the lobby shows its badge too.
+    li.openConversation("g:lobby")
+    li.send("大家好 👋 今晚一起吃饭吗？🍜")
+    zhang.until(lambda: zhang.badge("g:lobby") == "1", message="lobby badge")
+    assert zhang.driver.title == "(1) chatroom"
+    zhang.screenshot("main")
+
 
 def test_offlineUserFindsMissedMessages(web_server, browsers, protocol_user):
     """
