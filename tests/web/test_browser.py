@@ -273,3 +273,41 @@ def test_rememberMeKeepsOnlyTheName(web_server, browsers):
     page.load(web_server.url)
     assert page.find("#login-user").get_attribute("value") == "记得我"
     assert page.find("#login-password").get_attribute("value") == ""
+
+
+def test_groupsWithA10Server(web_server, browsers, protocol_user):
+    """
+    Against a server without the 1.1 group requests, the page still
+    joins a group by name, creates one, shows its members and leaves it.
+    """
+    owner = protocol_user("组长")
+    owner.ok("group.create", group="技术讨论")
+    page = browsers()
+    page.load(web_server.url)
+    page.login("组员", register=True)
+
+    page.find("#group-directory-prefix").send_keys("技术讨论")
+    page.find("#group-directory-form button").click()
+    page.until(lambda: page.driver.execute_script(
+        "const b = document.querySelector('#group-directory button'); if (b) b.click(); return !!b;"),
+        message="join button")
+    page.until(lambda: "技术讨论" in page.find("#conversation-title").text, message="joined group open")
+    owner.event(type="group", group="技术讨论", user="组员", event="joined")
+    page.send("大家好，我是新来的 🙋")
+    assert owner.event(type="message", group="技术讨论")["text"] == "大家好，我是新来的 🙋"
+
+    page.find("#group-panel-button").click()
+    page.until(lambda: "组长" in page.find("#group-members").text and "组员" in page.find("#group-members").text,
+               message="members listed")
+    page.screenshot("group")
+    page.find("#group-leave").click()
+    owner.event(type="group", group="技术讨论", user="组员", event="left")
+    page.until(lambda: not page.findAll('[data-key="g:技术讨论"]'), message="group gone from the list")
+
+    page.find("#group-create-name").send_keys("新的小组")
+    page.find("#group-create-form button").click()
+    page.until(lambda: "新的小组" in page.find("#conversation-title").text, message="created group open")
+    member = BlockingClient(web_server.port)
+    member.ok("login", user="组员", password="secret")
+    assert "新的小组" in member.ok("group.list")["groups"]
+    member.close()

@@ -125,9 +125,16 @@ export class Chat {
     const reply = await this.optional("conversations", { limit: 200 });
     if (reply === null) {
       // A 1.0 server: the list is built from the groups, the missed
-      // messages pushed at login and what happens from now on.
+      // messages pushed at login and what happens from now on; those
+      // missed messages are the unread counts.
+      for (const conversation of this.state.conversations.values()) {
+        conversation.unread += conversation.missed;
+        conversation.missed = 0;
+      }
+      this.state.changed("list");
       return;
     }
+    for (const conversation of this.state.conversations.values()) conversation.missed = 0;
     for (const entry of reply.conversations) {
       const conversation = entry.group !== undefined
         ? this.state.conversation("g", entry.group) : this.state.conversation("u", entry.with);
@@ -337,8 +344,17 @@ const EVENT_HANDLERS = {
     conversation.typing.delete(message.from);
     const seen = conversation === this.current && document.visibilityState === "visible";
     if (!message.mine && !seen) {
-      conversation.unread += 1;
-      if (!event.offline) this.onNotify(conversation, message);
+      if (!event.offline) {
+        conversation.unread += 1;
+        this.onNotify(conversation, message);
+      } else if (this.state.missing.has("conversations")) {
+        conversation.unread += 1;
+      } else if (!this.state.features.has("conversations")) {
+        // Whether the server counts it (conversations, 1.1) is not known
+        // yet: counted once it is (see loadConversations).
+        conversation.missed += 1;
+      }
+      // Else the server's unread count (conversations) holds it already.
     }
     this.state.changed(conversation.key);
     this.state.changed("list");
@@ -353,17 +369,22 @@ const EVENT_HANDLERS = {
 
   group(event) {
     const me = event.user === this.state.me;
-    if (me && ["left", "kicked", "banned", "deleted"].includes(event.event)) {
+    if ((me && ["left", "kicked", "banned", "deleted"].includes(event.event)) || event.event === "deleted") {
+      // Out of the group (on this device or another): it leaves the list.
       this.state.groups.delete(event.group);
+      const conversation = this.state.conversations.get(`g:${event.group}`);
+      this.state.conversations.delete(`g:${event.group}`);
+      if (conversation && this.current === conversation) {
+        this.current = null;
+        this.state.changed("current");
+      }
       this.state.changed("groups");
+      this.state.changed("list");
     } else if (me && ["joined", "added"].includes(event.event)) {
       this.state.groups.set(event.group, { group: event.group });
       this.state.conversation("g", event.group);
       this.state.changed("groups");
       this.state.changed("list");
-    } else if (event.event === "deleted") {
-      this.state.groups.delete(event.group);
-      this.state.changed("groups");
     }
     this.state.changed(`members:${event.group}`);
   },

@@ -12,6 +12,7 @@ export class Conversation {
     this.messages = []; // oldest first
     this.byId = new Map();
     this.unread = 0;
+    this.missed = 0; // pushed at login before we knew who counts them
     this.readUpto = null; // our read position (a msg_id)
     this.acked = null; // the last position we sent in an ack
     this.peerReadUpto = null; // direct: how far the peer has read
