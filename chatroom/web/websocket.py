@@ -270,6 +270,12 @@ class WebSocketTransport:
 
     __slots__ = ("carrier",)
 
+    # What pendingBytes asks of every transport, on every write: not held
+    # here, so that it goes straight on to the transport below (through
+    # __getattr__, a failed lookup costs an exception: 15 us a delivery).
+    _appSendBuffer = None
+    dataBuffer = None
+
     def __init__(self, carrier):
         self.carrier = carrier
 

@@ -57,6 +57,8 @@ class WebServer:
             "--web", "tcp:%d:interface=127.0.0.1" % (self.webPort,),
             "--redis", "unix://" + self.redis.socket, "--data-dir", self.dir,
             "--hash-cost", "1", "--hash-memory", "8",
+            # The tests' protocol users send faster than people.
+            "--send-limit", "none",
         ] + self.extra
         with open(self.logPath, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)

@@ -311,3 +311,30 @@ def test_groupsWithA10Server(web_server, browsers, protocol_user):
     member.ok("login", user="组员", password="secret")
     assert "新的小组" in member.ok("group.list")["groups"]
     member.close()
+
+
+def test_olderMessagesLoadOnScroll(web_server, browsers, protocol_user):
+    """
+    A long conversation opens at its latest messages; scrolling up loads
+    the older ones, in order, down to its beginning.
+    """
+    sender = protocol_user("话痨")
+    reader = protocol_user("读者")
+    last = None
+    for i in range(120):
+        last = sender.ok("send", to="读者", text="第 %03d 条 💬" % (i,))["msg_id"]
+    reader.ok("ack", upto=last, **{"with": "话痨"})  # read elsewhere: nothing pushed at login
+    page = browsers()
+    page.load(web_server.url)
+    page.login("读者")
+    page.openChat("话痨")
+    page.until(lambda: len(page.texts()) == 50, message="the latest 50")
+    assert page.texts()[-1] == "第 119 条 💬"
+    for _ in range(5):
+        page.driver.execute_script("document.getElementById('message-scroller').scrollTop = 0")
+        time.sleep(0.3)
+        if len(page.texts()) == 120:
+            break
+    page.until(lambda: len(page.texts()) == 120, message="everything loaded by scrolling")
+    assert page.texts() == ["第 %03d 条 💬" % (i,) for i in range(120)]
+    page.until(lambda: "beginning" in page.find("#history-status").text, message="the beginning shown")

@@ -197,3 +197,23 @@ def test_repliesAreSingleFrames():
     for size in (5, 125, 126, 65535, 65536, 70000):
         sessions.link.sendPayload(b"y" * size)
     assert serverFrames(transport.value()) == [(1, b"y" * size) for size in (5, 125, 126, 65535, 65536, 70000)]
+
+
+def test_sessionSeesTheTransportBelow():
+    """
+    The session's transport is the one under the WebSocket for what the
+    limits read (unread bytes, the peer), but closes with the WebSocket
+    closing handshake (1000).
+    """
+    from chatroom.connections import pendingBytes
+
+    carrier, sessions, transport = opened()
+    transport.dataBuffer = b"x" * 1000
+    transport.offset = 200
+    transport._tempDataLen = 50
+    link = sessions.link
+    assert pendingBytes(link.transport) == 850
+    assert link.transport.getPeer() == transport.getPeer()
+    link.transport.loseConnection()
+    frames = serverFrames(transport.value())
+    assert frames[-1][0] == 8 and frames[-1][1][:2] == struct.pack(">H", 1000)

@@ -122,6 +122,11 @@ export class ChatView {
     // else at the same message (older ones may have been added above).
     scroller.scrollTop = atBottom ? scroller.scrollHeight : scroller.scrollHeight - fromBottom;
     if (opened) text.focus({ preventScroll: true });
+    // Too few messages to scroll: no scrolling up would ever ask for more.
+    if (conversation.more && conversation.historyLoaded && !conversation.loading
+        && scroller.scrollHeight <= scroller.clientHeight + 80) {
+      this.chat.loadHistory(conversation);
+    }
   }
 
   messageItem(conversation, message) {
