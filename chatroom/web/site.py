@@ -91,6 +91,10 @@ class _WebSocketEntry(WebSocketResource):
         channel.setTimeout(None)
         if transport is not None and getattr(transport, "producer", None) is channel:
             transport.unregisterProducer()
+        # The channel and its request refer to each other: without this
+        # they would wait for the garbage collector, a few KB for every
+        # connection opened meanwhile.
+        channel.requests = []
         return result
 
 

@@ -86,6 +86,36 @@ class OriginPolicy:
         return bool(host) and origin == own
 
 
+_NOTHING = object()
+
+#: Autobahn's per-connection flags and slots, at the values they have on an
+#: open, idle connection; they are class attributes of the carrier, so that
+#: a connection holds only those that changed.
+_IDLE_DEFAULTS = {
+    "autoPingPending": None, "autoPingPendingCall": None, "autoPingTimeoutCall": None,
+    "autoPingPendingSent": None, "autoPingPendingSeq": 0,
+    "closeHandshakeTimeoutCall": None, "openHandshakeTimeoutCall": None,
+    "closedByMe": False, "droppedByMe": False, "failedByMe": False, "current_frame": None,
+    "inside_message": False, "localCloseCode": None, "localCloseReason": None,
+    "remoteCloseCode": None, "remoteCloseReason": None, "trackedTimings": None, "triggered": False,
+    "wasClean": False, "wasCloseHandshakeTimeout": False, "wasMaxFramePayloadSizeExceeded": False,
+    "wasMaxMessagePayloadSizeExceeded": False, "wasNotCleanReason": None, "wasOpenHandshakeTimeout": False,
+    "wasServerConnectionDropTimeout": False, "wasServingFlashSocketPolicyFile": False,
+    "_perMessageCompress": None, "data": b"", "send_state": WebSocketServerProtocol.SEND_STATE_GROUND,
+}
+
+#: What only the opening handshake reads (autobahn's observable events,
+#: fired only by the onMessageEnd the carrier replaces; the transport
+#: details, read by _onOpen; the handshake's request and response; the
+#: queue of chopped or synchronous sends, never made here; the UTF-8
+#: validator, off).
+_HANDSHAKE_ONLY = frozenset({
+    "http_headers", "http_request_data", "http_response_data", "http_request_host", "http_request_params",
+    "http_request_path", "http_request_uri", "http_status_line", "websocket_origin", "websocket_protocols",
+    "_wskey", "_results", "_valid_events", "_transport_details", "send_queue", "utf8validator",
+})
+
+
 class WebSocketCarrier(WebSocketServerProtocol):
     """
     One WebSocket connection carrying one session.
@@ -97,6 +127,10 @@ class WebSocketCarrier(WebSocketServerProtocol):
 
     session = None
     _refused = False
+    locals().update(_IDLE_DEFAULTS)
+    # What _HANDSHAKE_ONLY drops reads as nothing, should anything look.
+    locals().update(dict.fromkeys(_HANDSHAKE_ONLY - {"send_queue"}))
+    send_queue = ()
 
     def dataReceived(self, data):
         """
@@ -155,18 +189,27 @@ class WebSocketCarrier(WebSocketServerProtocol):
         return None
 
     def onOpen(self):
-        # What the handshake left that nothing reads again: a few hundred
-        # bytes on every connection.
-        self.http_headers = self.http_request_data = self.http_response_data = None
-        self.utf8validator = None
-        # Autobahn's byte counters, which nothing here reads, are shared by
-        # every connection rather than 800 bytes on each.
-        self.trafficStats = _SHARED_STATS
-        # Only chopped or synchronous sends (never used here) queue; an
-        # empty deque is 760 bytes.
-        self.send_queue = []
+        self._compact()
         tuneTransport(self.transport)
         self.session = self.factory.openSession(SessionLink(self))
+
+    def _compact(self):
+        # An open connection holds on to some sixty attributes autobahn set
+        # for the handshake or as flags still at their initial values: 3 KB
+        # each, for thousands of idle connections.  Those at their initial
+        # value are dropped (the class holds the same value, see
+        # _IDLE_DEFAULTS), the handshake's leftovers too, and the rest is
+        # copied into a dict of their size.
+        self.trafficStats = _SHARED_STATS
+        kept = {}
+        for name, value in self.__dict__.items():
+            if name in _HANDSHAKE_ONLY:
+                continue
+            default = _IDLE_DEFAULTS.get(name, _NOTHING)
+            if default is not _NOTHING and type(value) is type(default) and value == default:
+                continue
+            kept[name] = value
+        self.__dict__ = kept
 
     def onMessageFrameBegin(self, length):
         # The limit is checked on each frame's announced length, before its
