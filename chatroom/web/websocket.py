@@ -10,6 +10,7 @@ protocol's errors, and maps the session's way of closing a connection onto
 the WebSocket closing handshake.
 """
 
+import inspect
 import struct
 
 from autobahn.twisted.websocket import WebSocketServerFactory, WebSocketServerProtocol
@@ -391,7 +392,12 @@ class WebSocketFactory(WebSocketServerFactory):
         # The options as class attributes of this factory's protocol:
         # autobahn copies onto each connection only those its class does
         # not have, and fifty of them cost every connection 2 KB.
-        options = {name: getattr(self, name) for name in WebSocketCarrier.CONFIG_ATTRS}
+        options = {}
+        for name in WebSocketCarrier.CONFIG_ATTRS:
+            value = getattr(self, name)
+            # A function on a class would become a method, called with the
+            # connection as its first argument (perMessageCompressionAccept).
+            options[name] = staticmethod(value) if inspect.isfunction(value) else value
         self.protocol = type("WebSocketCarrier", (WebSocketCarrier,), options)
 
     def openSession(self, link):

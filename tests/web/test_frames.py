@@ -49,19 +49,32 @@ class Transport(StringTransport):
         self.producer = None
 
 
+#: What Chromium sends (the extension offer included).
+HANDSHAKE = (
+    b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nConnection: Upgrade\r\nPragma: no-cache\r\n"
+    b"Cache-Control: no-cache\r\nUser-Agent: Mozilla/5.0\r\nUpgrade: websocket\r\n"
+    b"Origin: http://127.0.0.1:8080\r\nSec-WebSocket-Version: 13\r\nAccept-Encoding: gzip, deflate, br\r\n"
+    b"Accept-Language: zh-CN,zh;q=0.9\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    b"Sec-WebSocket-Protocol: chatroom.v1\r\n\r\n"
+)
+
+
 def opened(maxFrame=65536):
     """
-    A carrier whose handshake is done, on a C{StringTransport}; the
-    recorder and the transport.
+    A carrier whose handshake (a browser's) is done, on a
+    C{StringTransport}; the recorder and the transport.
     """
     sessions = Recorder()
     carrier = WebSocketFactory(sessions, maxFrame).buildProtocol(None)
     transport = Transport()
     carrier.makeConnection(transport)
-    carrier.dataReceived(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         b"Sec-WebSocket-Version: 13\r\n\r\n")
-    assert transport.value().startswith(b"HTTP/1.1 101 ")
+    carrier.dataReceived(HANDSHAKE)
+    response = transport.value()
+    assert response.startswith(b"HTTP/1.1 101 "), response
+    # Compression offered, and declined.
+    assert b"Sec-WebSocket-Extensions" not in response
+    assert b"Sec-WebSocket-Protocol: chatroom.v1\r\n" in response
     transport.clear()
     return carrier, sessions, transport
 
