@@ -58,7 +58,7 @@ class WebServer:
             "--redis", "unix://" + self.redis.socket, "--data-dir", self.dir,
             "--hash-cost", "1", "--hash-memory", "8",
             # The tests' protocol users send faster than people.
-            "--send-limit", "none",
+            "--send-limit", "none", "--request-limit", "none",
         ] + self.extra
         with open(self.logPath, "ab") as log:
             self.process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=self.dir)

@@ -179,12 +179,13 @@ export class Chat {
     if (!fresh && conversation.historyLoaded && !conversation.more) return;
     const fields = { ...conversation.target(), limit: 50 };
     const oldest = conversation.messages.find((m) => m.msg_id);
-    if (!fresh && conversation.historyLoaded && oldest) fields.before = oldest.msg_id;
+    const older = !fresh && conversation.historyLoaded && oldest !== undefined;
+    if (older) fields.before = oldest.msg_id;
     conversation.loading = true;
     this.state.changed(conversation.key);
     try {
       const reply = await this.connection.request("history", fields);
-      for (const message of reply.messages) conversation.add(this._message(message));
+      conversation.mergeHistory(reply.messages.map((message) => this._message(message)), older);
       if (!fresh || !conversation.historyLoaded) conversation.more = reply.more;
       conversation.historyLoaded = true;
     } catch (e) {

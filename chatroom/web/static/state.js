@@ -56,6 +56,47 @@ export class Conversation {
     return true;
   }
 
+  /**
+   * Merge a page of history (oldest first, in the server's order, which
+   * is the conversation's order) with what is held: a message already
+   * held stays where it is and places the unknown ones after it; those
+   * before the first held one go just before it.  An `older` page (asked
+   * with `before`) comes before everything held.
+   */
+  mergeHistory(batch, older) {
+    const firstKnown = batch.findIndex((m) => this.byId.has(m.msg_id));
+    if (firstKnown < 0) {
+      if (older) {
+        for (const m of batch) this.byId.set(m.msg_id, m);
+        this.messages.unshift(...batch);
+      } else {
+        for (const m of batch) this.add(m);
+      }
+    } else {
+      const lead = batch.slice(0, firstKnown);
+      for (const m of lead) this.byId.set(m.msg_id, m);
+      let anchor = this.indexOf(batch[firstKnown].msg_id);
+      this.messages.splice(anchor, 0, ...lead);
+      anchor += lead.length;
+      for (const m of batch.slice(firstKnown)) {
+        const held = this.byId.get(m.msg_id);
+        if (held) {
+          // The server's copy wins (retracted since), but not our status.
+          const status = held.status;
+          Object.assign(held, m);
+          if (status) held.status = status;
+          if (m.retracted) delete held.text;
+          anchor = this.messages.indexOf(held);
+        } else {
+          this.byId.set(m.msg_id, m);
+          this.messages.splice(anchor + 1, 0, m);
+          anchor += 1;
+        }
+      }
+    }
+    for (const m of batch) this.activity = Math.max(this.activity, m.ts);
+  }
+
   /** A message being sent got its msg_id. */
   stored(message, msgId, ts) {
     message.msg_id = msgId;
