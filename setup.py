@@ -17,7 +17,12 @@ setup(
     # An explicit root makes editable installs put this directory on sys.path,
     # which is where twistd looks for twisted/plugins/chatroom_plugin.py.
     package_dir={"": "."},
-    package_data={"chatroom.store": ["lua/*.lua"], "chatroom": ["unicode/*.txt"]},
+    package_data={
+        "chatroom.store": ["lua/*.lua"],
+        "chatroom": ["unicode/*.txt"],
+        # The web client: plain files served as they are (no build step).
+        "chatroom.web": ["static/*.html", "static/*.css", "static/*.js", "static/*.svg"],
+    },
     include_package_data=True,
     install_requires=[
         "twisted[tls,conch]>=23.10",
@@ -34,6 +39,8 @@ setup(
         # PRECIS (RFC 8265): width and case mapping of names, and the
         # default-ignorable code points (chatroom.names).
         "precis-i18n>=1.1",
+        # The WebSocket carrier of the web client (--web).
+        "autobahn>=23.1",
         # tomllib is in the standard library from Python 3.11.
         'tomli>=1.1; python_version < "3.11"',
     ],
@@ -43,6 +50,9 @@ setup(
             "pytest-twisted>=1.14",
             "hypothesis>=6",
             "pexpect>=4.8",
+            # The web client's browser tests drive Debian's chromium through
+            # its chromedriver (/usr/bin/chromedriver); nothing is downloaded.
+            "selenium>=4.11",
             # .ci/run builds the documentation with the test environment.
             "sphinx>=7",
         ],

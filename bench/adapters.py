@@ -10,6 +10,8 @@ adapter turns that into its wire protocol:
   - L{FloorClient}: the same protocol, against the floor (floor.py), which
     keeps no pending messages: the offline phases do not apply.
   - L{IrcClient}: RFC 1459 lines; NICK/USER, PRIVMSG, JOIN.
+  - L{WebSocketClient}: the chatroom protocol over WebSocket (C{/ws} of
+    chatroom's web port), one JSON object per text message.
 
 Both are plain asyncio Protocols rather than streams: with thousands of
 connections in one generator process the per-read overhead of streams
@@ -21,8 +23,10 @@ None there.
 """
 
 import asyncio
+import base64
 import collections
 import json
+import os
 import struct
 import time
 
@@ -389,5 +393,110 @@ class IrcClient(BaseClient):
         self._write(f"PRIVMSG #{group} :{text}")
 
 
+class WebSocketClient(ChatroomClient):
+    """
+    The chatroom protocol over WebSocket (C{/ws} of chatroom's C{--web}
+    port): one JSON object per text message (RFC 6455).
+
+    Frames from a client must be masked; this one masks with the key 0,
+    which RFC 6455 allows and which leaves the payload as it is, so that
+    the generator's CPU is not spent on XOR. The server unmasks every
+    frame all the same.
+    """
+
+    kind = "websocket"
+
+    def __init__(self, index, name, on_message, ack_every=50):
+        super().__init__(index, name, on_message, ack_every)
+        self._handshake = None
+
+    async def open(self, host, port):
+        """Open the TCP connection and do the WebSocket handshake."""
+        loop = asyncio.get_running_loop()
+        self._handshake = loop.create_future()
+        await loop.create_connection(lambda: self, host, port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.transport.write((
+            f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: chatroom.v1\r\n\r\n").encode())
+        await self._handshake
+
+    def connection_lost(self, exc):
+        if self._handshake is not None and not self._handshake.done():
+            self._handshake.set_exception(ConnectionError(f"{self.name}: closed during the handshake"))
+        super().connection_lost(exc)
+
+    def data_received(self, data):
+        last_receive[0] = time.monotonic()
+        buf = self._buf
+        buf += data
+        if not self._handshake.done():
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status = bytes(buf[:buf.find(b"\r\n")])
+            del buf[:end + 4]
+            if b" 101 " not in status:
+                self._handshake.set_exception(ProtocolError(f"{self.name}: handshake refused: {status!r}"))
+                return
+            self._handshake.set_result(None)
+        for opcode, payload in take_ws_frames(buf):
+            if opcode == 1:
+                self._frame_received(payload)
+            elif opcode == 8:
+                self.close()
+            elif opcode == 9:
+                self.transport.write(ws_frame(payload, opcode=10))
+
+    def _write(self, obj):
+        body = json.dumps(obj, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+        self.transport.write(ws_frame(body))
+        self.last_sent = time.monotonic()
+
+
+def ws_frame(payload, opcode=1):
+    """One final client frame (masked with the key 0) of C{payload}."""
+    n = len(payload)
+    if n < 126:
+        head = struct.pack(">BB", 0x80 | opcode, 0x80 | n)
+    elif n < 65536:
+        head = struct.pack(">BBH", 0x80 | opcode, 0x80 | 126, n)
+    else:
+        head = struct.pack(">BBQ", 0x80 | opcode, 0x80 | 127, n)
+    return head + b"\0\0\0\0" + payload
+
+
+def take_ws_frames(buf):
+    """
+    Remove the complete (unmasked, server) frames from the bytearray
+    C{buf}; return their (opcode, payload). The server never fragments
+    the messages of this benchmark.
+    """
+    frames = []
+    pos, end = 0, len(buf)
+    while end - pos >= 2:
+        first, second = buf[pos], buf[pos + 1]
+        n, head = second & 0x7F, 2
+        if n == 126:
+            if end - pos < 4:
+                break
+            (n,) = struct.unpack_from(">H", buf, pos + 2)
+            head = 4
+        elif n == 127:
+            if end - pos < 10:
+                break
+            (n,) = struct.unpack_from(">Q", buf, pos + 2)
+            head = 10
+        if end - pos - head < n:
+            break
+        frames.append((first & 0x0F, bytes(buf[pos + head:pos + head + n])))
+        pos += head + n
+    if pos:
+        del buf[:pos]
+    return frames
+
+
 ADAPTERS = {"chatroom": ChatroomClient, "floor": FloorClient,
-            "inspircd": IrcClient}
+            "inspircd": IrcClient, "websocket": WebSocketClient}

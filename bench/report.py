@@ -8,7 +8,7 @@ table with the chatroom/InspIRCd and chatroom/floor ratios.
 import json
 
 PHASES = ("connect", "p2p", "group", "store", "drain")
-SERVERS = ("chatroom", "floor", "inspircd")
+SERVERS = ("chatroom", "websocket", "floor", "inspircd")
 #: The phases whose chatroom/floor ratio is the floor's point.
 FLOOR_PHASES = ("p2p", "group")
 #: How run.py labels each Redis Cluster master in the CPU split
@@ -364,8 +364,31 @@ def ratio_report(records):
     parts = [ratio_table(records),
              ratio_table(records, "chatroom", "floor", FLOOR_PHASES,
                          FLOOR_RATIO_FIELDS),
-             floor_line(records), redis_floor_line(records)]
+             floor_line(records), redis_floor_line(records),
+             websocket_line(records)]
     return "".join("\n" + part for part in parts if part)
+
+
+def websocket_line(records):
+    """
+    C{"websocket / chatroom: p2p 1.10x (server process 1.15x), group
+    ..."}: server CPU per delivery through the web port's WebSocket over
+    the main port's, in total (redis-server included) and for the server
+    process alone (where the transport's cost is); empty unless both ran.
+    """
+    by = {(r["server"], r["phase"]): r for r in records}
+    process = _cpu_share(False)
+    parts = []
+    for phase in FLOOR_PHASES:
+        ws, main = by.get(("websocket", phase)), by.get(("chatroom", phase))
+        total = _ratio(_cpu_per_delivery(ws), _cpu_per_delivery(main))
+        if total is None:
+            continue
+        alone = _ratio(process(ws), process(main))
+        parts.append(f"{phase} {total:.2f}x" + (f" (server process {alone:.2f}x)" if alone else ""))
+    if not parts:
+        return ""
+    return "websocket / chatroom: " + ", ".join(parts)
 
 
 def json_lines(records):

@@ -42,7 +42,10 @@ import loadgen  # noqa: E402
 import report  # noqa: E402
 import servers  # noqa: E402
 
-KINDS = ("chatroom", "floor", "inspircd")
+KINDS = ("chatroom", "websocket", "floor", "inspircd")
+#: What runs without --only: the WebSocket run (chatroom again, through
+#: its web port) only when asked for.
+DEFAULT_KINDS = ("chatroom", "floor", "inspircd")
 
 
 def kinds_list(text):
@@ -125,7 +128,10 @@ def start_server(kind, o, cluster=None):
     if kind == "chatroom" and o.server:
         host, _, port = o.server.rpartition(":")
         return None, host or "127.0.0.1", int(port), o.server_pid
-    if kind == "chatroom":
+    if kind == "websocket" and o.server:
+        raise RuntimeError("websocket: not with --server (it starts chatroom "
+                           "to reach its web port)")
+    if kind in ("chatroom", "websocket"):
         extra = list(o.chatroom_arg)
         if cluster is not None:
             extra.insert(0, "--redis=" + cluster.url())
@@ -141,13 +147,19 @@ def start_server(kind, o, cluster=None):
         if not o.keep_logs:
             server.cleanup()
         raise
+    if kind == "websocket":
+        if server.web_port is None:
+            server.stop()
+            server.cleanup()
+            raise RuntimeError("websocket: this chatroom has no --web option")
+        return server, server.host, server.web_port, server.pid
     return server, server.host, server.port, server.pid
 
 
 def run_one(kind, o):
     """Benchmark one server; return (records, problems)."""
     cluster = None
-    if kind == "chatroom" and o.redis_cluster:
+    if kind in ("chatroom", "websocket") and o.redis_cluster:
         cluster = servers.ManagedCluster(o.redis_cluster)
     try:
         if cluster is not None:
@@ -167,7 +179,7 @@ def measure(kind, o, cluster=None):
     """Start the server of C{kind}, run the generator against it, stop
     it; return (records, problems)."""
     revision = (servers.chatroom_revision(o.twistd)
-                if kind == "chatroom" and not o.server else None)
+                if kind in ("chatroom", "websocket") and not o.server else None)
     server, host, port, pid = start_server(kind, o, cluster)
     try:
         with tempfile.NamedTemporaryFile("r", suffix=".jsonl") as out:
@@ -223,7 +235,7 @@ def main(argv=None):
     o = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     servers.raise_fd_limit()
-    kinds = o.only or list(KINDS)
+    kinds = o.only or list(DEFAULT_KINDS)
     records, problems, notes = [], [], []
     if "inspircd" in kinds and not (o.inspircd or servers.find_inspircd()):
         note = "inspircd not installed (apt-get install -y inspircd)"

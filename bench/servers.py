@@ -213,11 +213,20 @@ def start_chatroom(twistd=None, host="127.0.0.1", extra_args=(),
     workdir = tempfile.mkdtemp(prefix="bench-chatroom-")
     datadir = os.path.join(workdir, "data")
     os.mkdir(datadir)
+    web = []
+    web_port = None
+    if "web" in chatroom_option_names(twistd):
+        # Never the default 8080: another server may be there.
+        web_port = free_port()
+        web = ["--web", f"tcp:{web_port}:interface={host}"]
     argv = [twistd, "-n", "--pidfile=", "chatroom",
             "--port", f"tcp:{port}:interface={host}",
-            "--debug-port", f"tcp:0:interface={host}",
+            "--debug-port", f"tcp:0:interface={host}", *web,
             "--data-dir", datadir, *extra_args]
-    return ManagedServer("chatroom", argv, host, port, workdir)
+    server = ManagedServer("chatroom", argv, host, port, workdir)
+    #: The web port (WebSocket at /ws), or None for a build without one.
+    server.web_port = web_port
+    return server
 
 
 def chatroom_revision(twistd=None):

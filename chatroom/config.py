@@ -82,12 +82,12 @@ def formatValue(value):
     C{value} (a string, whole number, number, boolean or a list of
     these) as a TOML value.
     """
+    if isinstance(value, (list, tuple)):
+        return "[%s]" % (", ".join(formatValue(item) for item in value),)
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[%s]" % (", ".join(formatValue(each) for each in value),)
     # A JSON string with only ASCII in it is a TOML basic string.
     return json.dumps(str(value))
 

@@ -94,6 +94,10 @@ _RATE_OPTIONS = [
 ]
 
 
+#: The options that may be given more than once (a list in the file).
+REPEATABLE = ("admin", "web-origin")
+
+
 class Options(usage.Options):
     """
     Options of C{twistd chatroom}.
@@ -128,6 +132,12 @@ class Options(usage.Options):
         ["port", "p", "tcp:8889", "Endpoint of the main port (length-prefixed JSON frames)."],
         ["debug-port", None, "tcp:8890:interface=127.0.0.1",
          "Endpoint of the JSON-lines debug port, or 'none'."],
+        ["web", None, "tcp:8080:interface=127.0.0.1",
+         "Endpoint of the web port: the web client at / and the protocol over WebSocket at /ws, "
+         "or 'none'."],
+        ["web-origin", None, None,
+         "A further page origin (scheme://host[:port]) allowed to open /ws besides the page's own; "
+         "repeatable (in a --config file: a list of strings)."],
         ["redis", None, None,
          "Use this Redis instead of an embedded one: redis://[:password@]host[:port][/db], "
          "unix:///path/to/socket[?db=N], the master named NAME of a Redis replicated under "
@@ -219,14 +229,6 @@ class Options(usage.Options):
                 self._dispatch[name] = _Recorded(self, dispatch.coerce)
             else:
                 self._dispatch[name] = self._recorder(dispatch)
-        self._dispatch["admin"] = self._addAdmin
-
-    def _addAdmin(self, name, value):
-        # Repeatable: every --admin adds one name (workerArguments repeats
-        # them all).
-        self.given.setdefault("admin", []).append(value)
-        self.sources["admin"] = "--admin"
-        self["admin"] = self.given["admin"]
 
     def _recorder(self, dispatch):
         def record(name, value=None):
@@ -244,6 +246,22 @@ class Options(usage.Options):
             return source
         return "%s: key %r" % (source, name)
 
+    def opt_admin(self, value):
+        """
+        A server admin's user name; repeatable.
+        """
+        self["admin"] = (self["admin"] or []) + [value]
+
+    def opt_web_origin(self, value):
+        """
+        A further page origin allowed to open C{/ws}; repeatable.
+        """
+        origin = value.rstrip("/")
+        if not re.match(r"\Ahttps?://[^/\s]+\Z", origin):
+            raise usage.UsageError("%s must be scheme://host[:port] (http or https), not %r"
+                                   % (self._label("web-origin"), value))
+        self["web-origin"] = (self["web-origin"] or []) + [origin]
+
     def workerArguments(self):
         """
         The command-line options that workers (C{--workers}) are started
@@ -256,10 +274,10 @@ class Options(usage.Options):
             # --metrics is given to each worker with its own port.
             if name in ("redis", "metrics", "print-config", "help", "version"):
                 continue
-            if isinstance(value, list):
-                arguments.extend("--%s=%s" % (name, each) for each in value)
-            else:
-                arguments.append("--" + name if value is None else "--%s=%s" % (name, value))
+            if name in REPEATABLE:
+                arguments.extend("--%s=%s" % (name, each) for each in self[name] or ())
+                continue
+            arguments.append("--" + name if value is None else "--%s=%s" % (name, value))
         return arguments
 
     def workerEnvironment(self):
@@ -288,13 +306,14 @@ class Options(usage.Options):
             self.sources[key] = path
 
     def _setFromFile(self, key, value):
-        if key == "admin":
-            names = [value] if isinstance(value, str) else value
-            if not isinstance(names, list) or not all(isinstance(each, str) for each in names):
-                raise usage.UsageError("expected a user name or a list of them, not %r" % (value,))
-            self[key] = list(names)
-            return
         dispatch = self._dispatch[key]
+        if key in REPEATABLE:
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(each, str) for each in values):
+                raise usage.UsageError("expected a string or a list of strings, not %r" % (value,))
+            for each in values:
+                getattr(self, "opt_" + key.replace("-", "_"))(each)
+            return
         if not isinstance(dispatch, usage.CoerceParameter):
             if not isinstance(value, bool):
                 raise usage.UsageError("expected true or false, not %r" % (value,))
@@ -328,7 +347,7 @@ class Options(usage.Options):
             value = self[key]
             if key == "redis":
                 value = None if self.redisURL is None else maskURL(self.redisURL)
-            elif key == "debug-port" and value is None:
+            elif key in ("debug-port", "web") and value is None:
                 value = "none"
             elif key in rates:
                 value = "none" if value is None else str(value)
@@ -355,9 +374,9 @@ class Options(usage.Options):
             self["config"] = os.path.abspath(self["config"])
             self._applyConfigFile(self["config"])
         self._applyEnvironment()
-        for name in ("port", "debug-port"):
+        for name in ("port", "debug-port", "web"):
             value = self[name]
-            if name == "debug-port" and value.lower() == "none":
+            if name != "port" and value.lower() == "none":
                 self[name] = None
                 continue
             try:
@@ -372,7 +391,7 @@ class Options(usage.Options):
         self["data-dir"] = os.path.abspath(self["data-dir"])
         self._checkEmbedded()
         if self["workers"] > 1 or self["reuse-port"]:
-            for name in ("port", "debug-port"):
+            for name in ("port", "debug-port", "web"):
                 if self[name] is not None:
                     try:
                         parseTCP(splitProxied(self[name])[1])
@@ -448,7 +467,7 @@ class Options(usage.Options):
     def _checkAdmins(self):
         names = self["admin"] or []
         try:
-            self["admin"] = sorted({messages.name("admin", each) for each in names})
+            self["admin"] = sorted({messages.name("admin", each) for each in names}) or None
         except errors.BadRequest as e:
             raise usage.UsageError("%s: %s" % (self._label("admin"), e.message)) from None
 
@@ -456,7 +475,7 @@ class Options(usage.Options):
         """
         The server admins' user names (C{--admin}), NFC-normalised.
         """
-        return frozenset(self["admin"])
+        return frozenset(self["admin"] or ())
 
     def _checkManhole(self):
         if self["manhole"] is None:
@@ -555,7 +574,11 @@ def makeService(options, reactor=None):
     )
     chat.setServiceParent(top)
     maxFrame = options["max-frame"]
-    factories = (("port", ChatFactory(chat.sessions, maxFrame)), ("debug-port", debugFactory(chat.sessions, maxFrame)))
+    factories = [("port", ChatFactory(chat.sessions, maxFrame)), ("debug-port", debugFactory(chat.sessions, maxFrame))]
+    if options["web"] is not None:
+        from chatroom.web.site import WebSite
+
+        factories.append(("web", WebSite(chat.sessions, maxFrame, options["web-origin"] or (), reactor=reactor)))
     # The ports listen once storage is ready, and close first at the end.
     ports = StartedWhenReady(chat.ready, reactor)
     ports.setServiceParent(top)

@@ -251,9 +251,33 @@ def test_printConfigIsAConfigFile(tmp_path, capsys):
     gives the same configuration.
     """
     out, table = printConfig(capsys, "--max-frame", "4096", "--debug-port", "none", "--limit-loopback",
-                             "--data-dir", str(tmp_path / "data"), "--send-limit", "none")
+                             "--data-dir", str(tmp_path / "data"), "--send-limit", "none",
+                             "--web", "none", "--web-origin", "https://聊天.example", "--web-origin", "http://b.example:81")
+    assert table["web"] == "none"
+    assert table["web-origin"] == ["https://聊天.example", "http://b.example:81"]
     _, again = printConfig(capsys, "--config", config(tmp_path, out))
     assert again == table
+
+
+def test_webOriginsInTheFile(tmp_path):
+    """
+    C{web-origin} in the file is a list of strings (or one string); the
+    command line's replace the file's; workers are given each on its own.
+    """
+    path = config(tmp_path, 'web = "tcp:8081"\nweb-origin = ["https://a.example", "https://b.example"]\n')
+    options = parse("--config", path)
+    assert options["web"] == "tcp:8081"
+    assert options["web-origin"] == ["https://a.example", "https://b.example"]
+    assert options.workerArguments() == ["--config=%s" % (path,)]
+    options = parse("--config", path, "--web-origin", "https://c.example")
+    assert options["web-origin"] == ["https://c.example"]
+    assert options.workerArguments() == ["--config=%s" % (path,), "--web-origin=https://c.example"]
+    assert parse("--config", config(tmp_path, 'web-origin = "https://d.example"\n'))["web-origin"] == [
+        "https://d.example"]
+    for bad in ('web-origin = [1]\n', 'web-origin = []\n', 'web-origin = ["ftp://x"]\n', 'web-origin = true\n'):
+        with pytest.raises(usage.UsageError) as info:
+            parse("--config", config(tmp_path, bad))
+        assert "web-origin" in str(info.value)
 
 
 def test_contribFileIsTheDefaults(capsys):

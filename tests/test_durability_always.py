@@ -27,6 +27,7 @@ class AlwaysTwistd(Twistd):
             TWISTD, "-n", "--pidfile=", "chatroom", "--appendfsync", "always",
             "--port", "tcp:%d:interface=127.0.0.1" % (self.port,),
             "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
+            "--web", "none",
             "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
         ]
         with open(self.logPath, "ab") as log:

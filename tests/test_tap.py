@@ -42,6 +42,8 @@ def test_defaults():
     options = parse()
     assert options["port"] == "tcp:8889"
     assert options["debug-port"] == "tcp:8890:interface=127.0.0.1"
+    assert options["web"] == "tcp:8080:interface=127.0.0.1"
+    assert options["web-origin"] is None
     assert options["redis"] is None
     assert options["data-dir"] == os.path.abspath("chatroom-data")
     assert options["appendfsync"] == "everysec"
@@ -108,6 +110,12 @@ def test_redisURL(url, expected):
     (["--port", "tcp:notaport"], ["--port"]),
     (["--port", ""], ["--port"]),
     (["--debug-port", "tcp"], ["--debug-port"]),
+    (["--web", "tcp:port"], ["--web"]),
+    (["--web", "nonsense:1"], ["--web", "nonsense"]),
+    (["--web-origin", "chat.example.org"], ["--web-origin", "scheme://host"]),
+    (["--web-origin", "javascript:alert(1)"], ["--web-origin"]),
+    (["--web-origin", "https://chat.example.org/path"], ["--web-origin"]),
+    (["--workers", "2", "--web", "unix:/tmp/chatroom-web.sock"], ["--web", "tcp:"]),
     (["--redis", "http://localhost"], ["--redis"]),
     (["--redis", "redis://"], ["--redis", "host"]),
     (["--redis", "redis://localhost/zero"], ["--redis", "database"]),
@@ -155,15 +163,16 @@ def test_badValues(args, words):
 def test_makeServiceEmbedded(tmp_path):
     """
     Without --redis, the service has an embedded Redis child, a Redis
-    link, the chat service and both ports, on the given reactor.
+    link, the chat service and the three ports, on the given reactor.
     """
     reactor = FakeReactor()
-    options = parse("--data-dir", str(tmp_path), "--port", "tcp:0", "--debug-port", "tcp:0:interface=127.0.0.1")
+    options = parse("--data-dir", str(tmp_path), "--port", "tcp:0", "--debug-port", "tcp:0:interface=127.0.0.1",
+                    "--web", "tcp:0:interface=127.0.0.1")
     top = makeService(options, reactor=reactor)
     names = [type(s).__name__ for s in top]
     # The embedded Redis starts first (and so stops last).
     assert names[0] == "EmbeddedRedis"
-    assert len(ports(top)) == 2
+    assert len(ports(top)) == 3
     chat = [s for s in top if isinstance(s, ChatService)][0]
     assert chat.store.link.address.startswith("unix:" + str(tmp_path))
     assert {s.factory.maxFrame for s in ports(top)} == {65536}
@@ -172,10 +181,11 @@ def test_makeServiceEmbedded(tmp_path):
 
 def test_makeServiceExternal(tmp_path):
     """
-    With --redis no child is started, and --debug-port none has no port.
+    With --redis no child is started, and --debug-port none and --web none
+    have no port.
     """
     reactor = FakeReactor()
-    options = parse("--redis", "redis://127.0.0.1:6390/2", "--debug-port", "none",
+    options = parse("--redis", "redis://127.0.0.1:6390/2", "--debug-port", "none", "--web", "none",
                     "--data-dir", str(tmp_path), "--max-frame", "2048")
     top = makeService(options, reactor=reactor)
     names = [type(s).__name__ for s in top]
@@ -224,6 +234,28 @@ def test_passwordHashingHasOneThreadPerCore(tmp_path):
 
 
 # The ports listen once storage is ready.
+
+def test_webPort(tmp_path):
+    """
+    C{--web} makes the web port's site, with the frame limit and the
+    C{--web-origin}s (repeatable); with C{--reuse-port} it is shared like
+    the others.
+    """
+    from chatroom.web.site import WebSite
+    from chatroom.workers import SharedPortService
+
+    options = parse("--redis", "redis://127.0.0.1:6390/2", "--web", "tcp:0:interface=127.0.0.1", "--max-frame", "4096",
+                    "--web-origin", "https://chat.example.org", "--web-origin", "http://localhost:3000/")
+    assert options["web-origin"] == ["https://chat.example.org", "http://localhost:3000"]
+    [site] = [s.factory for s in ports(makeService(options, reactor=FakeReactor())) if isinstance(s.factory, WebSite)]
+    assert site.maxFrame == 4096 and site.webSocketFactory.maxFrame == 4096
+    assert site.webSocketFactory.origins.allowed == {"https://chat.example.org", "http://localhost:3000"}
+
+    options = parse("--redis", "redis://127.0.0.1:6390/2", "--web", "tcp:8081:interface=127.0.0.1", "--reuse-port")
+    top = makeService(options, reactor=FakeReactor())
+    shared = [s for s in [s for s in top if isinstance(s, StartedWhenReady)][0] if isinstance(s, SharedPortService)]
+    assert [s.port for s in shared if isinstance(s.factory, WebSite)] == [8081]
+
 
 def test_portsWaitForStorage(tmp_path):
     """

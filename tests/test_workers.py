@@ -13,6 +13,7 @@ import pytest_twisted
 from chatroom.store import keys
 from tests.support.nodes import resp
 from tests.support.twistd import TWISTD, Twistd, listeners
+from tests.support.websocket import connectWebSocket
 from tests.support.wire import until
 
 
@@ -26,6 +27,7 @@ class WorkersTwistd(Twistd):
             TWISTD, "-n", "--pidfile=", "chatroom", "--workers", "2",
             "--port", "tcp:%d:interface=127.0.0.1" % (self.port,),
             "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
+            "--web", "tcp:%d:interface=127.0.0.1" % (self.webPort,),
             "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
         ] + self.extra
         with open(self.logPath, "ab") as log:
@@ -96,6 +98,27 @@ async def test_two_workers_share_the_port_and_their_users_chat(tmp_path):
 
         reply = await bob.request("users", limit=1000)
         assert reply["total"] == 16
+
+        # The web port is shared in the same way: WebSocket users land on
+        # both workers and chat with everyone.
+        await until(lambda: listeners(server.webPort) == 2, timeout=10)
+        web = {}
+        for i in range(12):
+            name = "网页%d" % (i,)
+            web[name] = await connectWebSocket(server.webPort)
+            await web[name].request("register", user=name, password="secret")
+            await web[name].request("login", user=name, password="secret")
+        webByNode = {}
+        for name in web:
+            webByNode.setdefault(server.nodeOf(name), []).append(name)
+        assert sorted(webByNode) == [nodeA, nodeB], webByNode
+        sender = webByNode[nodeA][0]
+        reply = await web[sender].request("send", to=usersB[0], text="从网页跨进程 🌐")
+        assert reply["status"] == "delivered"
+        event = await bob.event(type="message", msg_id=reply["msg_id"])
+        assert (event["from"], event["text"]) == (sender, "从网页跨进程 🌐")
+        for client in web.values():
+            await client.close()
 
         # A worker killed outright is restarted; its users are counted out.
         victim = server.workerPids()[0]

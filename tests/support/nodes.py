@@ -74,7 +74,7 @@ class Node:
         args = [
             TWISTD, "-n", "--pidfile=", "chatroom",
             "--redis", self.redis, "--node-id", self.node,
-            "--port", "tcp:%d:interface=127.0.0.1" % (self.port,), "--debug-port", "none",
+            "--port", "tcp:%d:interface=127.0.0.1" % (self.port,), "--debug-port", "none", "--web", "none",
             "--hash-cost", "1", "--hash-memory", "8", "--node-timeout", str(self.timeout),
             "--idle-timeout", "0",
             # The tests register, log in and send faster than any person.

@@ -80,6 +80,7 @@ class Twistd:
         self.extra = list(extra)
         self.port = freePort()
         self.debugPort = freePort()
+        self.webPort = freePort()
         self.process = None
 
     def start(self):
@@ -87,6 +88,7 @@ class Twistd:
             TWISTD, "-n", "--pidfile=", "chatroom",
             "--port", "tcp:%d:interface=127.0.0.1" % (self.port,),
             "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
+            "--web", "tcp:%d:interface=127.0.0.1" % (self.webPort,),
             "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
         ] + self.extra
         with open(self.logPath, "ab") as log:
