@@ -17,6 +17,9 @@ from twisted.protocols.basic import Int32StringReceiver
 
 from chatroom import errors
 from chatroom.errors import BadJSON, ChatError
+# The modules of the 1.1 requests register them beside 1.0's: imported so
+# that the client checks every request it may send.
+from chatroom import controls, conversations, grouprequests  # noqa: F401
 from chatroom.messages import parseRequest, requestClass
 from chatroom.protocol import decode, encode
 

@@ -140,3 +140,19 @@ def test_text_round_trips(text):
     protocol, wire, _, _ = connected()
     protocol.request("send", to="bob", text=text, cid="c1")
     assert wire.sent()[0]["text"] == text
+
+
+def test_clientKnowsEveryRequestType():
+    """
+    The client alone (without the server's modules) knows every request
+    type of the protocol, those of 1.1 included: it checks a request before
+    sending it, and refused C{group.add} as unknown when only the server
+    had loaded the module that defines it.
+    """
+    import subprocess
+    import sys
+
+    code = ("import chatroom.client.protocol as p, chatroom.messages as m\n"
+            "for t in ('group.add', 'group.directory', 'block', 'admin.ban', 'conversations', 'retract'):\n"
+            "    m.requestClass(t)\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
