@@ -19,6 +19,7 @@ from chatroom import errors, messages, securitylog
 from chatroom.admin.commands import Command, NotFound, Refused, checkName, command
 from chatroom.messages import groupChange, groupEvent
 from chatroom.protocol import encode
+from chatroom.relay import deletedEnvelope, groupEventEnvelope, kickEnvelope
 
 #: The origin of the envelopes C{chatroom-admin} publishes: never a node's
 #: id (those hold only letters, digits, C{_}, C{.} and C{-}).
@@ -31,8 +32,6 @@ async def closeSessions(context, user, reason):
     C{reason}, as the servers do (the relay's kick envelope): the number
     of nodes that heard it.
     """
-    from chatroom.relay import kickEnvelope
-
     return await context.store.kick(kickEnvelope(ORIGIN, user, reason))
 
 
@@ -172,8 +171,6 @@ class Delete(_OneUser):
         if left is None:
             raise _noSuchUser(args.user)
         # As the server's account.delete: each group hears that it left.
-        from chatroom.relay import groupEventEnvelope
-
         for group in left:
             await context.store.publishToGroup(
                 group, groupEventEnvelope(ORIGIN, group, encode(groupEvent(group, args.user, False))))
@@ -202,8 +199,6 @@ class GroupDelete(Command):
         args.group = checkName("group", args.group)
 
     async def run(self, context, args):
-        from chatroom.relay import deletedEnvelope
-
         group = args.group
         try:
             members = await context.store.deleteGroup(group, ACTOR)
