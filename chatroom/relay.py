@@ -23,6 +23,33 @@ _SEP = b"\x1f"
 _LIST = b"\x1e"
 
 
+def kickEnvelope(origin, user, reason):
+    """
+    The envelope that tells every node to close the connections of C{user}
+    with a C{bye} giving C{reason}, from C{origin} (a node id, or
+    C{chatroom-admin}'s origin), to be broadcast.
+    """
+    return _SEP.join([b"k", origin.encode("utf-8"), user.encode("utf-8"), reason.encode()])
+
+
+def deletedEnvelope(origin, group, payload):
+    """
+    The envelope that tells the nodes watching C{group} that it was
+    deleted, with C{payload} (the encoded C{deleted} event) for its
+    members there, from C{origin}; published to the group.
+    """
+    return _SEP.join([b"x", origin.encode("utf-8"), group.encode("utf-8"), payload])
+
+
+def groupEventEnvelope(origin, group, payload):
+    """
+    The envelope of a C{group} event (C{payload}, encoded) for the members
+    of C{group} on the nodes watching it, from C{origin}; published to the
+    group.
+    """
+    return _SEP.join([b"e", origin.encode("utf-8"), group.encode("utf-8"), payload])
+
+
 class Relay:
     """
     Envelopes between nodes: made here, published through the node store,
@@ -157,11 +184,11 @@ class Relay:
         """
         if self.multiNode:
             if skip is None:
-                envelope = [b"e", self._encodedNode, group.encode("utf-8"), payload]
+                envelope = groupEventEnvelope(self.node, group, payload)
             else:
-                envelope = [b"f", self._encodedNode, group.encode("utf-8"), skip.encode("utf-8"), payload]
-            self._out[envelope[0]].inc()
-            self.store.publishToGroup(group, _SEP.join(envelope))
+                envelope = _SEP.join([b"f", self._encodedNode, group.encode("utf-8"), skip.encode("utf-8"), payload])
+            self._out[envelope[:1]].inc()
+            self.store.publishToGroup(group, envelope)
 
     def userEvent(self, nodes, users, about, payload):
         """
@@ -220,7 +247,7 @@ class Relay:
         """
         if self.multiNode:
             self._out[b"x"].inc()
-            self.store.publishToGroup(group, _SEP.join([b"x", self._encodedNode, group.encode("utf-8"), payload]))
+            self.store.publishToGroup(group, deletedEnvelope(self.node, group, payload))
 
     def presence(self, user, groups, payload):
         """
@@ -242,7 +269,7 @@ class Relay:
         """
         if self.multiNode:
             self._out[b"k"].inc()
-            self.store.broadcast(_SEP.join([b"k", self._encodedNode, user.encode("utf-8"), reason.encode()]))
+            self.store.broadcast(kickEnvelope(self.node, user, reason))
 
     def blockChanged(self, user, peer, blocked):
         """

@@ -22,7 +22,7 @@ log = Logger()
 #: The kinds of event, as their C{event_kind} field.
 KINDS = (
     "login_failed", "login_throttled", "register_throttled", "rate_limited",
-    "connection_refused", "login_timeout", "slow_consumer",
+    "connection_refused", "login_timeout", "slow_consumer", "user_banned", "user_unbanned",
 )
 
 #: A connection's refusals by its request or send rate are logged at most
@@ -107,3 +107,21 @@ def slowConsumer(address, user, limit):
     """
     log.warn("chatroom: slow consumer closed from {address} for user {user!r}: over {limit} bytes unread",
              event_kind="slow_consumer", address=_text(address), user=user, limit=limit)
+
+
+def userBanned(address, user, by):
+    """
+    A server admin C{by} (from C{address}; C{None} for C{chatroom-admin},
+    which has none) banned C{user} from the server.
+    """
+    log.warn("chatroom: user banned from {address} for user {user!r}: by {by!r}",
+             event_kind="user_banned", address=_text(address), user=user, by=by)
+
+
+def userUnbanned(address, user, by):
+    """
+    A server admin C{by} (from C{address}, as L{userBanned}) lifted the
+    server ban of C{user}.
+    """
+    log.warn("chatroom: user unbanned from {address} for user {user!r}: by {by!r}",
+             event_kind="user_unbanned", address=_text(address), user=user, by=by)

@@ -2,8 +2,10 @@
 C{chatroom-admin} against a real C{twistd chatroom} and its embedded
 Redis (and a Redis Cluster): what each command prints, as text and as
 JSON, after users registered, logged in and joined groups through the
-protocol; a password reset; where it finds Redis (data directory,
-C{--config}, C{CHATROOM_REDIS_URL}); and its exit statuses.
+protocol; a password reset, a ban, an account and a group deleted, with
+the connections they close on every node (two twistd on one Redis, and a
+Redis Cluster); where it finds Redis (data directory, C{--config},
+C{CHATROOM_REDIS_URL}); and its exit statuses.
 """
 
 import json
@@ -18,7 +20,7 @@ from twisted.internet import threads
 
 from chatroom.admin.commands import COMMANDS
 from tests.support.rediscluster import RedisCluster, findRedis7
-from tests.support.servers import startChatServer
+from tests.support.servers import RedisProcess, startChatServer
 from tests.support.twistd import Twistd
 from tests.support.wire import WireError, connect
 
@@ -124,9 +126,10 @@ async def test_commands_text_and_json(server):
         node = stats["nodes"]["alive"][0]
         assert user["connections"] == {node: 2} and user["online"] is True
         assert user["groups"] == ["lobby", "读书会"] and user["name"] == "老张"
-        assert user["created"] > 1700000000000 and user["banned"] is None
+        assert user["created"] > 1700000000000 and user["banned"] is False
         assert sorted(user) == ["banned", "connections", "created", "groups", "name", "online", "peers", "user"]
         status, out, _ = await adminLater("user", "张三", *data)
+        assert "banned:       no\n" in out
         assert "display name: 老张\n" in out and "yes, 2 connection(s): 2 on %s" % (node,) in out
         assert "groups:       2: lobby, 读书会\n" in out
         wang = await threads.deferToThread(adminJSON, "user", "王五", *data)
@@ -159,9 +162,9 @@ async def test_reset_password(server, tmp_path):
         status, out, err = await adminLater("reset-password", "张三", "--password-stdin", *data,
                                             stdin="新的密码 🔑\n")
         assert status == 0, err
-        assert "stay logged in until they log out" in out
-        # The connection logged in before stays logged in.
-        assert (await zhang.request("group.list"))["groups"] == ["lobby"]
+        assert out == "Changed the password of 张三 and closed its connections (1 node told).\n"
+        # Whoever logged in with the old password is out, as after password.change.
+        await byeWith(zhang, "password_changed")
         client = await connect(server.port)
         with pytest.raises(WireError) as e:
             await client.request("login", user="张三", password="旧密码")
@@ -171,7 +174,8 @@ async def test_reset_password(server, tmp_path):
 
         status, out, _ = await adminLater("reset-password", "张三", "--password-stdin", "--json", *data,
                                           stdin="第三个\n")
-        assert json.loads(out) == {"user": "张三", "password_changed": True, "sessions_closed": False}
+        assert json.loads(out) == {"user": "张三", "password_changed": True, "sessions_closed": True,
+                                   "nodes_told": 1}
 
         # From the prompt, asked twice: different answers change nothing.
         def prompted(first, second):
@@ -193,6 +197,201 @@ async def test_reset_password(server, tmp_path):
         await client.close()
     finally:
         await zhang.close()
+
+
+async def byeWith(client, reason):
+    """
+    Wait for C{client}'s C{bye} and its connection's end; check the reason.
+    """
+    bye = await client.event(type="bye")
+    assert bye["reason"] == reason, bye
+    await client.closed
+
+
+async def refusedWith(code, d):
+    """
+    The error C{code} of the request C{d}.
+    """
+    with pytest.raises(WireError) as e:
+        await d
+    assert e.value.code == code, e.value
+    return e.value
+
+
+@pytest_twisted.ensureDeferred
+async def test_ban_and_unban(server):
+    """
+    A ban closes every connection of the user with bye "banned" and
+    refuses its logins (forbidden) until unban; both are in the security
+    log on standard error.
+    """
+    zhang = await server.ready("张三")
+    phone = await server.ready("张三", register=False)
+    li = await server.ready("李四")
+    data = ["--data-dir", server.dataDir]
+    client = None
+    try:
+        status, out, err = await adminLater("ban", "张三", "--json", *data)
+        assert status == 0, err
+        assert json.loads(out) == {"user": "张三", "banned": True, "sessions_closed": True, "nodes_told": 1}
+        assert "[chatroom.securitylog#warn] chatroom: user banned from - for user '张三': by 'chatroom-admin:" in err
+        await byeWith(zhang, "banned")
+        await byeWith(phone, "banned")
+        # Only the banned user.
+        assert (await li.request("ping"))["type"] == "ok" and li.connected
+        client = await connect(server.port)
+        await refusedWith("forbidden", client.request("login", user="张三", password="secret"))
+        user = await threads.deferToThread(adminJSON, "user", "张三", *data)
+        assert user["banned"] is True and user["online"] is False
+        status, out, _ = await adminLater("user", "张三", *data)
+        assert "banned:       yes\n" in out
+
+        status, out, err = await adminLater("unban", "张三", *data)
+        assert status == 0 and out == "Lifted the server ban of 张三.\n", err
+        assert "chatroom: user unbanned from - for user '张三': by 'chatroom-admin:" in err
+        assert (await client.request("login", user="张三", password="secret"))["user"] == "张三"
+        assert (await threads.deferToThread(adminJSON, "unban", "张三", *data)) == {"user": "张三", "banned": False}
+        status, out, err = await adminLater("ban", "李四", *data)
+        assert status == 0 and out == "Banned 李四 from the server and closed its connections (1 node told).\n", err
+        await byeWith(li, "banned")
+    finally:
+        for each in (zhang, phone, li, client):
+            if each is not None:
+                await each.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_delete_account(server):
+    """
+    An account deleted without its password: its connections close with
+    bye "account_deleted", its groups hear it left and pass on their
+    ownership, it cannot log in, its name stays taken.
+    """
+    zhang = await server.ready("张三")
+    li = await server.ready("李四")
+    data = ["--data-dir", server.dataDir]
+    client = await connect(server.port)
+    try:
+        await zhang.request("group.create", group="读书会")
+        await li.request("group.join", group="读书会")
+        status, out, err = await adminLater("delete", "张三", "--json", *data)
+        assert status == 0, err
+        assert json.loads(out) == {"user": "张三", "deleted": True, "groups_left": ["lobby", "读书会"],
+                                   "sessions_closed": True, "nodes_told": 1}
+        await byeWith(zhang, "account_deleted")
+        left = await li.event(type="group", group="读书会")
+        assert (left["user"], left["event"]) == ("张三", "left")
+        assert (await li.request("group.info", group="读书会"))["owner"] == "李四"
+        await refusedWith("auth_failed", client.request("login", user="张三", password="secret"))
+        await refusedWith("user_exists", client.request("register", user="张三", password="另一个"))
+        status, out, err = await adminLater("user", "张三", *data)
+        assert status == 1 and "deleted account" in err
+        status, out, err = await adminLater("delete", "张三", *data)
+        assert status == 1 and "no such user: 张三" in err
+        # A new password does not bring it back.
+        status, out, err = await adminLater("reset-password", "张三", "--password-stdin", *data, stdin="复活\n")
+        assert status == 1, (out, err)
+        await refusedWith("auth_failed", client.request("login", user="张三", password="复活"))
+
+        status, out, err = await adminLater("delete", "李四", *data)
+        assert status == 0, err
+        assert out == ("Deleted the account 李四 (left 2 groups: lobby, 读书会) and closed its connections "
+                       "(1 node told).\n")
+        await byeWith(li, "account_deleted")
+    finally:
+        for each in (zhang, li, client):
+            await each.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_group_delete(server):
+    """
+    A group deleted by chatroom-admin: its members get the deleted event,
+    then nothing more of it; the lobby is refused.
+    """
+    zhang = await server.ready("张三")
+    li = await server.ready("李四")
+    data = ["--data-dir", server.dataDir]
+    try:
+        await zhang.request("group.create", group="读书会")
+        await li.request("group.join", group="读书会")
+        await zhang.request("group.send", group="读书会", text="大家好 👋")
+        status, out, err = await adminLater("group-delete", "读书会", "--json", *data)
+        assert status == 0, err
+        assert json.loads(out) == {"group": "读书会", "deleted": True, "members": 2, "by": "chatroom-admin",
+                                   "nodes_told": 1}
+        for client in (zhang, li):
+            event = await client.event(type="group", group="读书会", event="deleted")
+            assert event["by"] == "chatroom-admin" and event["user"] == "chatroom-admin"
+            await refusedWith("no_such_group", client.request("history", group="读书会"))
+            assert (await client.request("group.list"))["groups"] == ["lobby"]
+        await refusedWith("no_such_group", li.request("group.send", group="读书会", text="还在吗"))
+        status, out, err = await adminLater("group", "读书会", *data)
+        assert status == 1
+        status, out, err = await adminLater("group-delete", "读书会", *data)
+        assert status == 1 and "no such group: 读书会" in err
+        status, out, err = await adminLater("group-delete", "lobby", "--json", *data)
+        assert status == 2 and json.loads(out)["error"] == "refused", (out, err)
+
+        await li.request("group.create", group="茶话会")
+        status, out, err = await adminLater("group-delete", "茶话会", *data)
+        assert status == 0 and out == "Deleted the group 茶话会 (1 member told, 1 node told).\n", err
+        await li.event(type="group", group="茶话会", event="deleted")
+    finally:
+        for client in (zhang, li):
+            await client.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_nodes(tmp_path):
+    """
+    Two twistd on one Redis: what chatroom-admin closes or deletes reaches
+    the connections of both.
+    """
+    redis = RedisProcess()
+    redis.start()
+    url = "unix://" + redis.socket
+    nodes, clients = [], []
+    try:
+        for name in ("node-a", "node-b"):
+            dataDir = tmp_path / name
+            os.mkdir(str(dataDir), 0o700)
+            node = Twistd(str(dataDir), str(tmp_path / (name + ".log")), extra=["--redis", url, "--node-id", name])
+            node.start()
+            nodes.append(node)
+        a, b = nodes
+        zhangA = await a.ready("张三")
+        zhangB = await b.ready("张三", register=False)
+        liB = await b.ready("李四")
+        wangA = await a.ready("王五")
+        clients += [zhangA, zhangB, liB, wangA]
+        await wangA.request("group.create", group="读书会")
+        await liB.request("group.join", group="读书会")
+        redisArgs = ["--redis", url]
+        stats = await threads.deferToThread(adminJSON, "stats", "--no-scan", *redisArgs)
+        assert stats["nodes"]["alive"] == ["node-a", "node-b"]
+
+        result = await threads.deferToThread(adminJSON, "reset-password", "张三", "--password-stdin", *redisArgs,
+                                             stdin="新密码\n")
+        assert result["nodes_told"] == 2
+        await byeWith(zhangA, "password_changed")
+        await byeWith(zhangB, "password_changed")
+
+        result = await threads.deferToThread(adminJSON, "group-delete", "读书会", *redisArgs)
+        assert result["members"] == 2
+        for client in (wangA, liB):
+            await client.event(type="group", group="读书会", event="deleted")
+
+        await threads.deferToThread(adminJSON, "ban", "王五", *redisArgs)
+        await byeWith(wangA, "banned")
+        await threads.deferToThread(adminJSON, "delete", "李四", *redisArgs)
+        await byeWith(liB, "account_deleted")
+    finally:
+        for client in clients:
+            await client.close()
+        for node in nodes:
+            node.stop()
+        redis.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -260,7 +459,8 @@ async def test_finds_redis_like_the_server(server, tmp_path):
 
 
 def test_commands_are_a_registry():
-    assert list(COMMANDS) == ["stats", "users", "user", "reset-password", "groups", "group"]
+    assert list(COMMANDS) == ["stats", "users", "user", "groups", "group", "reset-password", "ban", "unban",
+                              "delete", "group-delete"]
     done = subprocess.run([sys.executable, "-m", "chatroom.admin", "--help"], capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0
@@ -299,6 +499,10 @@ async def test_redis_cluster():
             assert [u["user"] for u in page["users"]] == sorted(names)[:25]
             user = await threads.deferToThread(adminJSON, "user", names[3], "--redis", url)
             assert user["connections"] == {"admin-node": 1}
+            # Through sharded pub/sub (SPUBLISH) to the node.
+            result = await threads.deferToThread(adminJSON, "ban", names[-1], "--redis", url)
+            assert result["nodes_told"] == 1
+            await byeWith(client, "banned")
         finally:
             await node.stop()
     finally:

@@ -267,6 +267,8 @@ async def logLines(make_chat, events):
     await chat.until(lambda: any(e["event_kind"] == "connection_refused" for e in events))
     securitylog.loginTimeout("127.0.0.1", 30)
     securitylog.slowConsumer("127.0.0.1", "alice", 1048576)
+    securitylog.userBanned("127.0.0.1", "mallory", "root")
+    securitylog.userUnbanned(None, "mallory", "chatroom-admin:root")
     securitylog.loginFailed("2001:db8::7", "bob")
     return {e["event_kind"]: formatEventAsClassicLogText(e) for e in reversed(events)}, \
         [formatEventAsClassicLogText(e) for e in events]
@@ -283,7 +285,8 @@ async def test_filterMatchesRealLines(make_chat, events):
     for kind in ("login_failed", "login_throttled", "register_throttled"):
         assert hostOf(byKind[kind]) == "127.0.0.1", byKind[kind]
     assert hostOf(lines[-1]) == "2001:db8::7"
-    for kind in ("rate_limited", "connection_refused", "login_timeout", "slow_consumer"):
+    for kind in ("rate_limited", "connection_refused", "login_timeout", "slow_consumer", "user_banned",
+                 "user_unbanned"):
         assert hostOf(byKind[kind]) is None, byKind[kind]
     # Under --workers, a worker's lines come relayed by the main process.
     relayed = "2026-01-02T03:04:05+0000 [chatroom.workers#info] [worker 2] " + byKind["login_failed"]
@@ -310,6 +313,28 @@ async def test_fail2banRegex(make_chat, events, tmp_path):
     expected[-1] = "2001:db8::7"
     assert out == expected
     assert len(out) >= 4
+
+
+@pytest_twisted.ensureDeferred
+async def test_serverBans(make_chat, events):
+    """
+    A server admin's ban and unban are logged with the admin's address,
+    the user banned and the admin; the banned user's refused logins are
+    not failures.
+    """
+    chat = await make_chat(admins={"管理员"})
+    root = await chat.user("管理员")
+    await chat.user("捣蛋鬼")
+    await root.request("admin.ban", user="捣蛋鬼")
+    client = await chat.client()
+    assert await codes(client, [("login", {"user": "捣蛋鬼", "password": "secret"})]) == ["forbidden"]
+    await root.request("admin.unban", user="捣蛋鬼")
+    assert texts(events) == [
+        "chatroom: user banned from 127.0.0.1 for user '捣蛋鬼': by '管理员'",
+        "chatroom: user unbanned from 127.0.0.1 for user '捣蛋鬼': by '管理员'",
+    ]
+    assert [(e["event_kind"], e["address"], e["user"], e["by"]) for e in events] == [
+        ("user_banned", "127.0.0.1", "捣蛋鬼", "管理员"), ("user_unbanned", "127.0.0.1", "捣蛋鬼", "管理员")]
 
 
 # The JSON observer.

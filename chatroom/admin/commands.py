@@ -10,8 +10,6 @@ C{text(result)}, that object as text.  A new command is one more class
 here (or in a module that this one imports).
 """
 
-import getpass
-import sys
 import time
 
 from twisted.python import usage
@@ -41,6 +39,16 @@ class NotFound(AdminError):
 
     code = "not_found"
     exitCode = 1
+
+
+class Refused(AdminError):
+    """
+    The store refused the change (the lobby cannot be deleted): exit
+    status 2, as a usage error.
+    """
+
+    code = "refused"
+    exitCode = 2
 
 
 class Unreachable(AdminError):
@@ -289,7 +297,9 @@ class User(Command):
     async def run(self, context, args):
         record = await context.store.user(args.user)
         if record is None:
-            raise NotFound("no such user: %s" % (args.user,))
+            deleted = await context.store.isDeleted(args.user)
+            raise NotFound("no such user: %s%s" % (args.user, " (a deleted account: its name stays taken)"
+                                                   if deleted else ""))
         return {
             "user": record["name"],
             "name": record["display_name"],
@@ -298,8 +308,7 @@ class User(Command):
             "online": bool(record["connections"]),
             "connections": record["connections"],
             "peers": record["peers"],
-            # Bans are not part of this release: null until they are.
-            "banned": None,
+            "banned": record["banned"],
         }
 
     def text(self, result):
@@ -313,57 +322,8 @@ class User(Command):
             "online:       %s\n" % ("yes, %d connection(s): %s" % (sum(connections.values()), where)
                                     if connections else "no",),
             "peers:        %d\n" % (result["peers"],),
-            "banned:       %s\n" % ("unknown (no bans in this release)" if result["banned"] is None
-                                    else "yes" if result["banned"] else "no",),
+            "banned:       %s\n" % ("yes" if result["banned"] else "no",),
         ])
-
-
-@command
-class ResetPassword(Command):
-    name = "reset-password"
-    help = ("Give a user a new password, read from a prompt (twice) or from standard input "
-            "(--password-stdin), never from the command line.")
-
-    @staticmethod
-    def arguments(parser):
-        parser.add_argument("user", help="the user's name")
-        parser.add_argument("--password-stdin", action="store_true",
-                            help="read the password from the first line of standard input")
-
-    def prepare(self, args, server):
-        args.user = checkName("user", args.user)
-        if args.password_stdin:
-            password = sys.stdin.readline().rstrip("\r\n")
-        else:
-            password = getpass.getpass("New password for %s: " % (args.user,))
-            if getpass.getpass("Again: ") != password:
-                raise usage.UsageError("the two passwords differ; nothing changed")
-        try:
-            self.password = messages.password("password", password)
-        except errors.BadRequest as e:
-            raise usage.UsageError(str(e)) from None
-
-    async def run(self, context, args):
-        from chatroom.passwords import PasswordHasher
-
-        server = context.server
-        # The server's hash parameters, from the same configuration.
-        hasher = PasswordHasher(context.reactor, context.reactor.getThreadPool(),
-                                server["hash-cost"], server["hash-memory"])
-        if await context.store.user(args.user) is None:
-            raise NotFound("no such user: %s" % (args.user,))
-        passwordHash = await hasher.hash(self.password)
-        try:
-            await context.store.setPassword(args.user, passwordHash)
-        except errors.NoSuchUser:
-            raise NotFound("no such user: %s" % (args.user,)) from None
-        # No envelope tells the nodes to close a user's connections: those
-        # logged in stay so until they log out.
-        return {"user": args.user, "password_changed": True, "sessions_closed": False}
-
-    def text(self, result):
-        return ("Changed the password of %s.  Connections already logged in as %s stay logged in "
-                "until they log out.\n" % (result["user"], result["user"]))
 
 
 @command
@@ -426,3 +386,7 @@ class Group(Command):
         for member in result["member_list"] or []:
             lines.append("  %s%s\n" % (member["user"], "  online" if member["online"] else ""))
         return "".join(lines)
+
+
+# The commands that change accounts and groups and tell the nodes.
+from chatroom.admin import changes  # noqa: E402,F401  (registers them)

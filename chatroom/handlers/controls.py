@@ -140,7 +140,7 @@ class ControlHandler:
         if request.user == session.user:
             raise errors.BadRequest("field 'user': you cannot ban yourself")
         await self.controls.setBanned(request.user, True)
-        self.log.info("{admin} banned {user} from the server", admin=session.user, user=request.user)
+        securitylog.userBanned(addressOf(session), request.user, session.user)
         self._close(request.user, "banned")
         return None
 
@@ -148,5 +148,5 @@ class ControlHandler:
     async def unban(self, session, request):
         self._mustBeAdmin(session)
         await self.controls.setBanned(request.user, False)
-        self.log.info("{admin} lifted the server ban of {user}", admin=session.user, user=request.user)
+        securitylog.userUnbanned(addressOf(session), request.user, session.user)
         return None

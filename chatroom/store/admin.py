@@ -1,9 +1,12 @@
 # -*- test-case-name: tests.test_admin -*-
 """
 What an operator asks of the storage (C{chatroom-admin}): counts, users
-and groups by name, one user's or one group's record, and a new password.
+and groups by name, one user's or one group's record; and what it
+changes: a new password, a server ban, an account or a group deleted (by
+the same store code as the servers' requests), and the envelopes that tell
+the nodes (L{NodeAnnouncer}).
 
-Everything here reads, except L{AdminStore.setPassword}.  Listings and
+Everything here reads, but the methods of "Changes".  Listings and
 counts walk the keyspace with C{SCAN} (never C{KEYS}), on every master of a
 Redis Cluster, so they cost one pass over the keys and never block Redis
 for long; each command says what it costs in C{docs/operations.rst}.
@@ -11,8 +14,12 @@ for long; each command says what it costs in C{docs/operations.rst}.
 
 import heapq
 
+from chatroom import errors
 from chatroom.store import keys
 from chatroom.store.connection import allOf
+from chatroom.store.controls import ControlStore
+from chatroom.store.groups import GroupStore
+from chatroom.store.nodes import NodeAnnouncer
 from chatroom.store.redis import linkInfo
 from chatroom.store.routing import ClusterLink
 from chatroom.store.scripts import Script
@@ -58,6 +65,9 @@ class AdminStore:
 
     def __init__(self, link):
         self.link = link
+        self.groupStore = GroupStore(link)
+        self.controls = ControlStore(link, self.groupStore)
+        self.announcer = NodeAnnouncer(link)
 
     # Walking the keyspace.
 
@@ -193,6 +203,9 @@ class AdminStore:
         if not account:
             return None
         account = _hash(account)
+        if "deleted" in account:
+            # Its hash only keeps its name taken.
+            return None
         account.pop("pw", None)
         groups = sorted(groups)
         # The index may name a group the user has left (docs/storage.rst):
@@ -206,14 +219,66 @@ class AdminStore:
             "groups": [g for g, (member, *_) in zip(groups, checks) if int(member)],
             "connections": {node: int(n) for node, n in sorted(_hash(located).items())},
             "peers": int(peers),
+            "banned": "banned" in account,
             "fields": account,
         }
 
+    async def isDeleted(self, name):
+        """
+        Whether C{name} is a deleted account (its name stays taken).
+        """
+        return bool(int(await self.link.execute("HEXISTS", keys.user(name), "deleted")))
+
+    # Changes.
+
     async def setPassword(self, name, passwordHash):
         """
-        Replace the password hash of user C{name}; L{NoSuchUser}.
+        Replace the password hash of user C{name}; L{NoSuchUser} (deleted
+        accounts too).
         """
         await self.link.run(_setPassword, [keys.user(name)], [passwordHash])
+
+    def setBanned(self, name, banned):
+        """
+        Ban user C{name} from the server, or lift it (the rule of
+        C{admin.ban}); L{NoSuchUser}.
+        """
+        return self.controls.setBanned(name, banned)
+
+    async def deleteAccount(self, name):
+        """
+        Delete the account C{name} as C{account.delete} does, without its
+        password: the groups it left, or C{None} if there is no such
+        account (or it is deleted already).  The hash read is the one the
+        store's delete checks, so a password changed meanwhile is retried.
+        """
+        for _ in range(3):
+            passwordHash = await self.link.execute("HGET", keys.user(name), "pw")
+            if passwordHash is None:
+                return None
+            left = await self.controls.delete(name, passwordHash)
+            if left is not None:
+                return left
+        raise errors.Unavailable("the password of %s keeps changing; try again" % (name,))
+
+    def deleteGroup(self, group, actor):
+        """
+        Delete C{group} as a server admin C{actor} would: the members it
+        had; L{NoSuchGroup}, L{Forbidden} for the lobby.
+        """
+        return self.groupStore.delete(group, actor, admin=True)
+
+    def kick(self, envelope):
+        """
+        Broadcast a kick C{envelope} to every node: the number listening.
+        """
+        return self.announcer.broadcast(envelope)
+
+    def publishToGroup(self, group, envelope):
+        """
+        Publish C{envelope} to the nodes watching C{group}: their number.
+        """
+        return self.announcer.publishToGroup(group, envelope)
 
     # Groups.
 

@@ -12,6 +12,7 @@ from zope.interface import implementer
 from chatroom.store import keys
 from chatroom.store.interfaces import INodeStore
 from chatroom.store.connection import allOf
+from chatroom.store.pubsub import publisherFor
 
 
 @implementer(INodeStore)
@@ -184,3 +185,31 @@ class NodeStore:
 
     def _logFailure(self, failure, what):
         self.log.warn("Pub/sub failed {what}: {error}", what=what, error=failure.getErrorMessage())
+
+
+class NodeAnnouncer:
+    """
+    What a process that is no node (C{chatroom-admin}) tells the nodes:
+    envelopes published on the channels of L{NodeStore}, in the form of
+    pub/sub they listen to (C{PUBLISH} on one Redis, C{SPUBLISH} on a
+    Redis Cluster).  It listens to nothing and is in no set of nodes.
+    Each publication waits for Redis: the process may exit right after.
+    """
+
+    def __init__(self, link):
+        """
+        @param link: the L{RedisLink} or L{ClusterLink} for commands.
+        """
+        self.publisher = publisherFor(link)
+
+    async def broadcast(self, envelope):
+        """
+        Publish C{envelope} to every node: the number of nodes listening.
+        """
+        return int(await self.publisher.publish(keys.BROADCAST, envelope))
+
+    async def publishToGroup(self, group, envelope):
+        """
+        Publish C{envelope} to the nodes that watch C{group}: their number.
+        """
+        return int(await self.publisher.publish(keys.groupChannel(group), envelope))

@@ -21,8 +21,20 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from chatroom.store.connection import RedisLink
+from chatroom.store.routing import ClusterLink
 from chatroom.store.slots import channelName
 from chatroom.store.sharded import ClusterSubscriber
+
+
+def _token():
+    # What sets one publisher's message ids apart from another's.
+    return b"%08x." % (random.getrandbits(32),)
+
+
+def _framed(token, sequence, message):
+    # A sharded message: its id (token and sequence number), a space, the
+    # message; receivers drop the ids they have had (copies published again).
+    return b"%s%x %s" % (token, sequence, message)
 
 
 class RelayProtocol(txredisapi.SubscriberProtocol):
@@ -197,7 +209,7 @@ class ShardedPubSub(_PubSub):
         self.subscriber.onSubscribed(self._joined)
         link.onSlotsChanged(self._slotsChanged)
         self._confirming = []
-        self._token = b"%08x." % (random.getrandbits(32),)
+        self._token = _token()
         self._sequence = 0
         self._heard = OrderedDict()
         self._seen = OrderedDict()
@@ -275,7 +287,7 @@ class ShardedPubSub(_PubSub):
         slot): a Deferred of the number of subscribers that got it.
         """
         self._sequence += 1
-        data = b"%s%x %s" % (self._token, self._sequence, message)
+        data = _framed(self._token, self._sequence, message)
         return self.link.execute("SPUBLISH", channel, data).addCallback(self._published, channel, data, 0)
 
     def _slotsChanged(self):
@@ -315,3 +327,50 @@ class ShardedPubSub(_PubSub):
         if len(seen) > self.idsRemembered:
             seen.popitem(last=False)
         self._message(message)
+
+
+class _ClassicPublisher:
+    """
+    C{PUBLISH} on one Redis, subscribing to nothing.
+    """
+
+    def __init__(self, link):
+        self.link = link
+
+    def publish(self, channel, message):
+        """
+        Publish C{message}: a Deferred of the number of subscribers.
+        """
+        return self.link.execute("PUBLISH", channel, message)
+
+
+class _ShardedPublisher:
+    """
+    C{SPUBLISH} on a Redis Cluster, with the ids L{ShardedPubSub}'s
+    receivers expect, subscribing to nothing.
+    """
+
+    def __init__(self, link):
+        self.link = link
+        self._token = _token()
+        self._sequence = 0
+
+    def publish(self, channel, message):
+        """
+        Publish C{message} on the master of C{channel}'s slot: a Deferred
+        of the number of subscribers.
+        """
+        self._sequence += 1
+        return self.link.execute("SPUBLISH", channel, _framed(self._token, self._sequence, message))
+
+
+def publisherFor(link):
+    """
+    A publisher only (C{publish(channel, message)}) on the command link
+    C{link}, in the form of pub/sub the nodes use there: sharded on a
+    L{ClusterLink}, classic otherwise.  For a process that is no node
+    (C{chatroom-admin}): it opens no connection of its own.
+    """
+    if isinstance(link, ClusterLink):
+        return _ShardedPublisher(link)
+    return _ClassicPublisher(link)
