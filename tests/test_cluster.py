@@ -308,7 +308,7 @@ async def test_killed_node_users_go_offline_and_lose_nothing(cluster):
     await n.request("group.create", group=group)
     v = await cluster.user(victim, "nodeK")
     await v.request("group.join", group=group)
-    w = await cluster.user(other, "nodeK")
+    await cluster.user(other, "nodeK")
     s = await cluster.user(sender, "nodeB")
     page = await n.request("users")
     assert {victim, other} <= {u["user"] for u in page["users"]}

@@ -258,7 +258,7 @@ async def test_each_worker_serves_its_own(tmp_path):
             clients.append(await server.ready(name))
             port = base if value(scrape(base), "chatroom_logins_total") > before else base + 1
             byPort[port].append((name, clients[-1]))
-        (alice, aliceClient), (bob, bobClient) = byPort[base][0], byPort[base + 1][0]
+        (_, aliceClient), (bob, bobClient) = byPort[base][0], byPort[base + 1][0]
         reply = await aliceClient.request("send", to=bob, text="跨进程 📨")
         await bobClient.event(type="message", msg_id=reply["msg_id"])
         sender, receiver = scrape(base), scrape(base + 1)

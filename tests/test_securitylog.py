@@ -17,7 +17,6 @@ import subprocess
 import pytest
 import pytest_twisted
 from twisted.internet.task import Clock
-from twisted.internet.testing import EventLoggingObserver
 from twisted.logger import LogLevel, Logger, eventsFromJSONLogFile, formatEvent, formatEventAsClassicLogText
 
 from chatroom import securitylog

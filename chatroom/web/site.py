@@ -10,7 +10,6 @@ import re
 
 from autobahn.twisted.resource import WebSocketResource
 from twisted.web import server, static
-from twisted.web.resource import Resource
 
 from chatroom.web.websocket import WebSocketFactory
 
