@@ -69,12 +69,14 @@ class PresenceStore:
         """
         last, left = await self.link.run(_disconnect, [keys.locations(user)], [self.node, 1])
         self.faults("disconnect.unlocated")
-        if not int(left):
-            await self.link.execute("SREM", keys.nodeUsers(self.node), user)
+        # {online} before the node's index: a node stopped in between still
+        # names the user in its index, so its reset counts the user out.
         if int(last):
             await self.link.execute("ZREM", keys.ONLINE, user)
-            return True
-        return False
+        self.faults("disconnect.offline")
+        if not int(left):
+            await self.link.execute("SREM", keys.nodeUsers(self.node), user)
+        return bool(int(last))
 
     async def resetNode(self, node=None):
         """

@@ -195,6 +195,26 @@ async def test_logout_dies_half_counted(make_chat):
 
 
 @pytest_twisted.ensureDeferred
+async def test_logout_dies_before_the_node_index(make_chat):
+    # Out of {online}, still in the node's index: the node's restart counts
+    # the user out again, harmlessly (the other order left {online} naming
+    # a user nobody could count out: a worker killed mid-logout did that).
+    first = await make_chat()
+    dave = await first.user("dave")
+    first.service.store.presence.faults = FaultPoints("disconnect.offline")
+    await dave.close()
+    await first.until(lambda: first.service.store.presence.faults.reached)
+    await crash(first)
+    second = await make_chat()
+    watcher = await second.user("watcher")
+    page = await watcher.request("users")
+    assert [u["user"] for u in page["users"]] == ["watcher"]
+    assert second.redis.command("ZRANGE", "{online}", "0", "-1") == b"*1\r\n$7\r\nwatcher\r\n"
+    assert second.redis.command("SMEMBERS", "{n:test-node}:users") == b"*1\r\n$7\r\nwatcher\r\n"
+    await settle(watcher)
+
+
+@pytest_twisted.ensureDeferred
 async def test_add_dies_before_the_membership(make_chat):
     first = await make_chat()
     owner = await first.user("owner")
