@@ -184,3 +184,27 @@ async def test_retract_events_cross_nodes(make_chat, store):
     await alice.request("retract", msg_id=grouped["msg_id"], group="跨节点")
     assert (await bob.event(type="retract")) == {
         "type": "retract", "msg_id": grouped["msg_id"], "group": "跨节点", "by": "alice"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_group_made_again_shows_nothing_of_the_deleted_one(chat):
+    """
+    A deleted group's retractions go with it: a group made again under its
+    name shows neither the old messages nor their tombstones, and its
+    conversation entry counts nothing unread of them.
+    """
+    owner = await chat.user("群主")
+    member = await chat.user("成员")
+    await owner.request("group.create", group="旧群")
+    await member.request("group.join", group="旧群")
+    sent = await member.request("group.send", group="旧群", text="撤回我 🙈")
+    await member.request("retract", group="旧群", msg_id=sent["msg_id"])
+    await owner.request("group.delete", group="旧群")
+    await owner.request("group.create", group="旧群")
+    await member.request("group.join", group="旧群")
+    assert (await member.request("history", group="旧群"))["messages"] == []
+    new = await owner.request("group.send", group="旧群", text="新的开始 🌱")
+    messages = (await member.request("history", group="旧群"))["messages"]
+    assert [(m["msg_id"], m.get("text")) for m in messages] == [(new["msg_id"], "新的开始 🌱")]
+    entry = [c for c in (await member.request("conversations"))["conversations"] if c.get("group") == "旧群"]
+    assert entry[0]["unread"] == 1
