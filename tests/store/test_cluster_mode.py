@@ -461,8 +461,8 @@ async def test_failover(cluster, nodes):
     up to five seconds, the default), one through node B (half a second):
     requests wait, or fail with C{unavailable} on node B, only until a
     replica has taken over; then everything works.  Every acknowledged
-    message is in history once, and every one acknowledged after the
-    failover arrived live.
+    message is in history once, and every one acknowledged once both nodes
+    listened again on the promoted master arrived live.
     """
     a, b = nodes
     alice, bob = names("故障甲", "故障乙")
