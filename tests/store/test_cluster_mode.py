@@ -323,6 +323,8 @@ class Sender:
     def __init__(self, client, user, to, group, tag):
         self.client, self.user, self.to, self.group, self.tag = client, user, to, group, tag
         self.acked, self.failures, self.replied = [], [], []
+        #: When each acknowledged message was first tried (as C{acked}).
+        self.begun = []
         self.running = True
 
     async def run(self):
@@ -332,6 +334,7 @@ class Sender:
             kind = "send" if i % 2 else "group.send"
             text = "%s %d %s" % (self.tag, i, "🚚" if kind == "send" else "📦")
             fields = {"to": self.to} if kind == "send" else {"group": self.group}
+            first = time.monotonic()
             while True:
                 started = time.monotonic()
                 try:
@@ -343,6 +346,7 @@ class Sender:
                 finally:
                     self.replied.append((started, time.monotonic()))
                 self.acked.append((kind, reply["msg_id"], text))
+                self.begun.append(first)
                 break
             await wait(0.005)
 
@@ -495,6 +499,7 @@ async def test_failover(cluster, nodes):
             return set(places) >= set(pubsub.wanted) and all(address[1] != victim for address in places.values())
 
         await until(lambda: all(listening(node) for node in nodes), timeout=15)
+        listened = time.monotonic()
         failedOver = [len(sender.acked) for sender in senders]
         await until(lambda: all(len(sender.acked) >= n + 20 for sender, n in zip(senders, failedOver)), timeout=10)
     finally:
@@ -536,7 +541,13 @@ async def test_failover(cluster, nodes):
         for client in clients:
             got = [(e["msg_id"], e["text"]) for e in messages(client, **{"from": sender.user})]
             assert len(got) == len(set(got))
-            missed = [(kind, msgId, text) for kind, msgId, text in sender.acked[n:] if (msgId, text) not in got]
+            # A request in flight across the failover may be acknowledged
+            # without a live copy: its script ran on the dying master, the
+            # link ran it again on the promoted one, which found its own cid
+            # record and answered as for a repeat (stored, and checked in
+            # history above; delivered at the next login).
+            missed = [(kind, msgId, text) for (kind, msgId, text), begun in zip(sender.acked[n:], sender.begun[n:])
+                      if (msgId, text) not in got and begun >= listened]
             assert missed == [], ("live after the failover", sender.user, "to", (ca, cb, bobOnA).index(client),
                                   missed, round(promoted - killed, 2))
     print("failover: promoted after %.2f s; %d error replies %s at %s s; longest replies %s s;"
