@@ -61,16 +61,16 @@ async def _command(reactor, redis, options):
         try:
             await link.whenConnected().addTimeout(options.timeout, reactor)
         except defer.TimeoutError:
-            print("No answer from Redis at %s within %g s" % (link.address, options.timeout), file=sys.stderr)
+            sys.stderr.write("No answer from Redis at %s within %g s\n" % (link.address, options.timeout))
             raise SystemExit(1)
         try:
             counts = await migrate(link, reactor=reactor, batch=options.batch)
         except LayoutError as e:
-            print("Cannot migrate %s: %s" % (link.address, e), file=sys.stderr)
+            sys.stderr.write("Cannot migrate %s: %s\n" % (link.address, e))
             raise SystemExit(2)
     finally:
         await link.stopService()
     if counts is None:
-        print("%s: already layout %s, nothing to do" % (link.address, LAYOUT_VERSION))
+        sys.stdout.write("%s: already layout %s, nothing to do\n" % (link.address, LAYOUT_VERSION))
     else:
-        print("%s: %s in %.2f s" % (link.address, describe(counts), counts["seconds"]))
+        sys.stdout.write("%s: %s in %.2f s\n" % (link.address, describe(counts), counts["seconds"]))

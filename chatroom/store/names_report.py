@@ -55,16 +55,16 @@ async def _command(reactor, redis, options):
         try:
             await link.whenConnected().addTimeout(options.timeout, reactor)
         except defer.TimeoutError:
-            print("No answer from Redis within %g s" % (options.timeout,), file=sys.stderr)
+            sys.stderr.write("No answer from Redis within %g s\n" % (options.timeout,))
             raise SystemExit(1)
         found = await report(link)
     finally:
         await link.stopService()
     for kind in ("users", "groups"):
         for names in found[kind]:
-            print("%s: %s" % (kind, "  ".join(names)))
+            sys.stdout.write("%s: %s\n" % (kind, "  ".join(names)))
     if not (found["users"] or found["groups"]):
-        print("no colliding names")
+        sys.stdout.write("no colliding names\n")
 
 
 if __name__ == "__main__":

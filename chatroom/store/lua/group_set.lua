@@ -9,18 +9,23 @@ if refused then return refused end
 local r = rank(actor, serverAdmin)
 if r == 0 then return fail('not_member', 'you are not a member of that group') end
 if r < 2 then return fail('forbidden', 'only the owner and admins may change the group') end
-for i = 4, #ARGV, 2 do
-  if name == LOBBY and ((ARGV[i] == 'visibility' and ARGV[i + 1] ~= 'public')
-      or (ARGV[i] == 'history' and ARGV[i + 1] ~= 'shared')) then
+-- The settings asked for, as {field, value} pairs.
+local asked = {}
+for i = 4, #ARGV, 2 do asked[#asked + 1] = {ARGV[i], ARGV[i + 1]} end
+for _, pair in ipairs(asked) do
+  local field, value = pair[1], pair[2]
+  if name == LOBBY and ((field == 'visibility' and value ~= 'public')
+      or (field == 'history' and value ~= 'shared')) then
     return fail('forbidden', 'the lobby stays public and shared')
   end
 end
 local changed = {}
-for i = 4, #ARGV, 2 do
-  if setting(ARGV[i]) ~= ARGV[i + 1] then
-    redis.call('HSET', G, ARGV[i], ARGV[i + 1])
-    changed[#changed + 1] = ARGV[i]
-    changed[#changed + 1] = ARGV[i + 1]
+for _, pair in ipairs(asked) do
+  local field, value = pair[1], pair[2]
+  if setting(field) ~= value then
+    redis.call('HSET', G, field, value)
+    changed[#changed + 1] = field
+    changed[#changed + 1] = value
   end
 end
 return changed
