@@ -194,11 +194,12 @@ class AdminStore:
         account hash less the password hash).
         """
         link = self.link
-        account, groups, located, peers = await allOf([
+        account, groups, located, peers, wrote = await allOf([
             link.execute("HGETALL", keys.user(name)),
             link.execute("SMEMBERS", keys.userGroups(name)),
             link.execute("HGETALL", keys.locations(name)),
-            link.execute("SCARD", keys.userPeers(name)),
+            link.execute("SMEMBERS", keys.userPeers(name)),
+            link.execute("SMEMBERS", keys.userWrote(name)),
         ])
         if not account:
             return None
@@ -218,7 +219,7 @@ class AdminStore:
             "created": _int(account.get("created")),
             "groups": [g for g, (member, *_) in zip(groups, checks) if int(member)],
             "connections": {node: int(n) for node, n in sorted(_hash(located).items())},
-            "peers": int(peers),
+            "peers": len(set(peers).union(wrote)),
             "banned": "banned" in account,
             "fields": account,
         }

@@ -67,11 +67,12 @@ class ConversationStore:
         """
         The conversations of C{user}'s indexes (peers, then groups).
         """
-        peers, groups = await allOf([
+        peers, wrote, groups = await allOf([
             self.link.execute("SMEMBERS", keys.userPeers(user)),
+            self.link.execute("SMEMBERS", keys.userWrote(user)),
             self.link.execute("SMEMBERS", keys.userGroups(user)),
         ])
-        return [Conversation("u", p) for p in peers] + [Conversation("g", g) for g in groups]
+        return [Conversation("u", p) for p in set(peers).union(wrote)] + [Conversation("g", g) for g in groups]
 
     async def activity(self, user, conversations):
         """
@@ -84,10 +85,16 @@ class ConversationStore:
     async def states(self, user, conversations):
         """
         The L{ConversationState} of each of C{conversations} (C{None} for a
-        group the user is not in): one script each, pipelined.
+        group the user is not in): one script each, pipelined, after
+        looking up which peers the user wrote to (the others' conversations
+        are counted without reading their entries).
         """
+        wrote = ()
+        if any(c.kind == "u" for c in conversations):
+            wrote = set(await self.link.execute("SMEMBERS", keys.userWrote(user)))
         replies = await allOf([
-            self.link.run(_state, conversationKeys(user, c), [user, UNREAD_CAP, UNREAD_BUDGET])
+            self.link.run(_state, conversationKeys(user, c),
+                          [user, UNREAD_CAP, UNREAD_BUDGET, 0 if c.kind == "u" and c.name not in wrote else 1])
             for c in conversations
         ])
         states = []

@@ -33,8 +33,22 @@ def userGroups(name):
 
 
 def userPeers(name):
-    """The index of a user's direct conversations: the peers."""
+    """
+    The index of a user's direct conversations that others wrote in: the
+    peers who wrote to the user (and, from before L{userWrote}, some the
+    user wrote to).
+    """
     return "{u:%s}:peers" % (name,)
+
+
+def userWrote(name):
+    """
+    The peers a user has written to: with L{userPeers}, the index of its
+    direct conversations.  A conversation whose peer is not here holds no
+    message of the user's, so its unread messages are counted from the
+    stream's counters (see conversation_state.lua).
+    """
+    return "{u:%s}:wrote" % (name,)
 
 
 def locations(name):

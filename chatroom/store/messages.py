@@ -130,13 +130,13 @@ class MessageStore:
 
     async def _introduceAndStore(self, sender, recipient, text, cid):
         await self._introduce(sender, recipient)
-        # The sender's own conversation list shows this one too: sent with
-        # the message, once the recipient is known to exist (so no entry
-        # names a stranger).  Only the list reads it, so a crash between
-        # the two costs at most the entry.
-        stored, _ = await allOf([
+        # The sender's own index (its conversation list, and the mark that
+        # it wrote here, which its unread count relies on) is written with
+        # the message, before it on one connection, once the recipient is
+        # known to exist (so no entry names a stranger).
+        _, stored = await allOf([
+            self.link.execute("SADD", keys.userWrote(sender), recipient),
             self._store(sender, recipient, text, cid),
-            self.link.execute("SADD", keys.userPeers(sender), recipient),
         ])
         return stored
 

@@ -371,7 +371,12 @@ class Migration:
         a, sep, b = rest.partition(":")
         _name(a), _name(b)
         await _all([self.link.execute("SADD", keys.userPeers(a), b),
-                    self.link.execute("SADD", keys.userPeers(b), a)])
+                    self.link.execute("SADD", keys.userPeers(b), a),
+                    # Who wrote is not known without reading the stream:
+                    # both may have (their unread messages are then read
+                    # entry by entry, never counted wrong).
+                    self.link.execute("SADD", keys.userWrote(a), b),
+                    self.link.execute("SADD", keys.userWrote(b), a)])
         return await self._rename(key, keys.directStream(a, b), "directStreams")
 
     async def _move_read(self, key, user):

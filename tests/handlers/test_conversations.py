@@ -231,3 +231,76 @@ async def test_unread_follows_new_messages_acks_and_retractions_between_calls(ch
     assert await unread() == 2
     await bob.request("send", to="alice", text="最后 🏁")
     assert await unread() == 3
+
+
+@pytest_twisted.ensureDeferred
+async def test_unread_where_the_reader_never_wrote_follows_messages_acks_retractions_and_a_reply(chat):
+    # On Redis the count comes from the stream's counters while alice has
+    # not written to bob, and from reading the entries once she has.
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+
+    async def unread():
+        return byName((await alice.request("conversations"))["conversations"])["bob"]["unread"]
+
+    sent = [await bob.request("send", to="alice", text="第%d条 🐢" % i) for i in range(3)]
+    assert await unread() == 3
+    sent += [await bob.request("send", to="alice", text="又来%d 🐇" % i) for i in range(2)]
+    assert await unread() == 5
+    await alice.request("ack", upto=sent[1]["msg_id"], **{"with": "bob"})
+    assert await unread() == 3
+    sent += [await bob.request("send", to="alice", text="再来%d 🦊" % i) for i in range(2)]
+    assert await unread() == 5
+    await bob.request("retract", msg_id=sent[4]["msg_id"], **{"with": "alice"})
+    assert await unread() == 4
+    # A retraction before the read position changes nothing.
+    await bob.request("retract", msg_id=sent[0]["msg_id"], **{"with": "alice"})
+    assert await unread() == 4
+    sent.append(await bob.request("send", to="alice", text="新的 🌱"))
+    assert await unread() == 5
+    await alice.request("send", to="bob", text="我回来了 👋")
+    assert await unread() == 5
+    await bob.request("send", to="alice", text="好 👌")
+    assert await unread() == 6
+    await alice.request("send", to="bob", text="嗯")
+    await alice.request("ack", upto=sent[-1]["msg_id"], **{"with": "bob"})
+    assert await unread() == 1
+
+
+@pytest_twisted.ensureDeferred
+async def test_her_first_message_is_never_her_unread_whether_the_peer_was_online_or_not(chat):
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+    await (await chat.client()).request("register", user="carol", password="secret")
+    # bob is logged in here (his existence is known), carol is not.
+    await alice.request("send", to="bob", text="在吗 🙂")
+    await alice.request("send", to="carol", text="好久不见 🌙")
+    await bob.request("send", to="alice", text="在 👍")
+    carol = await chat.user("carol", register=False)
+    await carol.request("send", to="alice", text="是啊 🌙")
+    found = byName((await alice.request("conversations"))["conversations"])
+    assert (found["bob"]["unread"], found["carol"]["unread"]) == (1, 1)
+    found = byName((await carol.request("conversations"))["conversations"])
+    assert found["alice"]["unread"] == 1
+
+
+@pytest.mark.stores("redis")
+@pytest_twisted.ensureDeferred
+async def test_unread_after_trimming_counts_the_messages_kept(make_chat):
+    chat = await make_chat(retention=100)
+    alice = await chat.user("alice")
+    await chat.user("bob")
+    messages = chat.service.store.messages
+    first = await messages.sendDirect("bob", "alice", "最早 📜")
+    await alice.request("ack", upto=first.msgId, **{"with": "bob"})
+    for i in range(350):
+        await messages.sendDirect("bob", "alice", "第%d条 📨" % i)
+    kept = int(chat.redis.command("XLEN", "{d:alice|bob}:stream")[1:].split(b"\r")[0])
+    assert kept < 350
+    found = byName((await alice.request("conversations"))["conversations"])
+    assert found["bob"]["unread"] == kept
+    for i in range(5):
+        await messages.sendDirect("bob", "alice", "更多%d 📨" % i)
+    kept = int(chat.redis.command("XLEN", "{d:alice|bob}:stream")[1:].split(b"\r")[0])
+    found = byName((await alice.request("conversations"))["conversations"])
+    assert found["bob"]["unread"] == kept
