@@ -28,7 +28,8 @@ class ChatHandler:
     @handles(Send)
     async def send(self, session, request):
         sender, to = session.user, request.to
-        stored = await self.messages.sendDirect(sender, to, request.text, request.cid)
+        stored = await self.messages.sendDirect(sender, to, request.text, request.cid,
+                                                recipientExists=to in self.presence.registry)
         recipientNodes, senderNodes = await self.presence.locate(to, sender)
         if not stored.replayed:
             self.delivery.direct(sender, to, request.text, stored.msgId, recipientNodes + senderNodes,

@@ -123,6 +123,8 @@ class RedisLink(Service):
 
     log = Logger()
     protocol = CommandProtocol
+    #: Commands take effect in the order they are written (one connection).
+    ordered = True
 
     def __init__(self, reactor, host=None, port=6379, path=None, db=0, password=None, replyTimeout=5,
                  protocol=None, name="Redis", sentinels=None, master=None):

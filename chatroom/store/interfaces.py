@@ -162,12 +162,13 @@ class IMessageStore(Interface):
 
     retention = Attribute("The most messages kept per conversation.")
 
-    def sendDirect(sender, recipient, text, cid=None):
+    def sendDirect(sender, recipient, text, cid=None, recipientExists=False):
         """
         Store a direct message: a L{chatroom.store.messages.Stored};
         L{NoSuchUser}.  A C{cid} seen from C{sender} in this conversation
         within 24 hours gives the first message's msg_id, C{replayed}, and
-        stores nothing.
+        stores nothing.  C{recipientExists} tells that the caller knows the
+        recipient has an account (a hint: the store may skip asking).
         """
 
     def sendGroup(group, sender, text, cid=None):

@@ -165,7 +165,7 @@ class MemoryMessageStore:
         self.data = data
         self.retention = retention
 
-    async def sendDirect(self, sender, recipient, text, cid=None):
+    async def sendDirect(self, sender, recipient, text, cid=None, recipientExists=False):
         data = self.data
         if data.users.get(recipient, (None,))[0] is None:
             # Unknown, or deleted (its password hash is gone).

@@ -95,17 +95,8 @@ class MessageStore:
         self.retention = retention
         self._introduced = collections.OrderedDict()
 
-    async def _introduce(self, sender, recipient):
-        # Once per pair and process: the recipient exists, and its index
-        # names the sender, before the message is stored (an entry with no
-        # messages is harmless, a missing one would hide the conversation).
-        pair = (sender, recipient)
+    def _remember(self, pair):
         introduced = self._introduced
-        if pair in introduced:
-            introduced.move_to_end(pair)
-            return
-        await self.link.run(_introduce, [keys.user(recipient), keys.userPeers(recipient)], [sender])
-        self.faults("send.introduced")
         introduced[pair] = True
         if len(introduced) > INTRODUCED_CACHE:
             introduced.popitem(last=False)
@@ -119,17 +110,42 @@ class MessageStore:
             if not int(await self.link.execute("EXISTS", keys.user(peer))):
                 raise errors.NoSuchUser()
 
-    def sendDirect(self, sender, recipient, text, cid=None):
+    def sendDirect(self, sender, recipient, text, cid=None, recipientExists=False):
         """
         Store a direct message: a Deferred of a L{Stored}.
-        """
-        if (sender, recipient) in self._introduced:
-            # The common case, kept free of coroutines: one script call.
-            return self._store(sender, recipient, text, cid)
-        return defer.ensureDeferred(self._introduceAndStore(sender, recipient, text, cid))
 
-    async def _introduceAndStore(self, sender, recipient, text, cid):
-        await self._introduce(sender, recipient)
+        @param recipientExists: the caller knows that C{recipient} has an
+            account (it is logged in on this node), so the first message
+            of the pair need not ask Redis.
+        """
+        pair = (sender, recipient)
+        if pair in self._introduced:
+            # The common case, kept free of coroutines: one command.
+            return self._store(sender, recipient, text, cid)
+        if recipientExists and self.link.ordered:
+            # One connection runs commands in the order they are written:
+            # both indexes take effect before the message, with no wait.
+            d = allOf([
+                self.link.execute("SADD", keys.userPeers(recipient), sender),
+                self.link.execute("SADD", keys.userWrote(sender), recipient),
+                self._store(sender, recipient, text, cid),
+            ])
+            return d.addCallback(self._indexed, pair)
+        return defer.ensureDeferred(self._introduceAndStore(sender, recipient, text, cid, recipientExists))
+
+    def _indexed(self, replies, pair):
+        self._remember(pair)
+        return replies[-1]
+
+    async def _introduceAndStore(self, sender, recipient, text, cid, recipientExists):
+        # Once per pair and process: the recipient exists, and its index
+        # names the sender, before the message is stored (an entry with no
+        # messages is harmless, a missing one would hide the conversation).
+        if recipientExists:
+            await self.link.execute("SADD", keys.userPeers(recipient), sender)
+        else:
+            await self.link.run(_introduce, [keys.user(recipient), keys.userPeers(recipient)], [sender])
+        self.faults("send.introduced")
         # The sender's own index (its conversation list, and the mark that
         # it wrote here, which its unread count relies on) is written with
         # the message, before it on one connection, once the recipient is
@@ -138,6 +154,7 @@ class MessageStore:
             self.link.execute("SADD", keys.userWrote(sender), recipient),
             self._store(sender, recipient, text, cid),
         ])
+        self._remember((sender, recipient))
         return stored
 
     def _store(self, sender, recipient, text, cid):

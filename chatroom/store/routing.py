@@ -42,6 +42,9 @@ class ClusterLink(Service):
 
     log = Logger()
 
+    #: Commands to different masters take effect in no given order.
+    ordered = False
+
     #: Seconds before the first retry; doubled after each try, up to
     #: C{maxRetryDelay}.
     retryDelay = 0.02

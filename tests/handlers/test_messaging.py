@@ -268,3 +268,33 @@ async def test_live_messages_to_a_reader_that_pauses_arrive_whole_and_in_order(c
     got = await receive(bob, len(sent))
     assert [e["msg_id"] for e in got] == sent
     assert all(e["text"] == "%d %s" % (i, text) for i, e in enumerate(got))
+
+
+def _scriptCalls(redis):
+    stats = redis.command("INFO", "commandstats").decode()
+    for line in stats.splitlines():
+        if line.startswith("cmdstat_evalsha:") or line.startswith("cmdstat_eval:"):
+            yield int(line.split("calls=")[1].split(",")[0])
+
+
+@pytest.mark.stores("redis")
+@pytest_twisted.ensureDeferred
+async def test_a_first_message_to_a_peer_logged_in_here_runs_no_script(chat):
+    # The peer's session says it exists: three plain commands, written at
+    # once, instead of introduce.lua and then the message.
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+    await settle(bob)
+    before = sum(_scriptCalls(chat.redis))
+    sent = await alice.request("send", to="bob", text="第一条 🚀")
+    assert sum(_scriptCalls(chat.redis)) == before
+    assert (await bob.event(type="message"))["msg_id"] == sent["msg_id"]
+    listed = {c["with"] for c in (await bob.request("conversations"))["conversations"] if "with" in c}
+    assert listed == {"alice"}
+    listed = {c["with"] for c in (await alice.request("conversations"))["conversations"] if "with" in c}
+    assert listed == {"bob"}
+    # Pushed to bob when he comes back.
+    await logout(chat, bob)
+    bob = await login(chat, "bob")
+    event = await bob.event(type="message")
+    assert (event["msg_id"], event["offline"]) == (sent["msg_id"], True)

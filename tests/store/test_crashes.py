@@ -76,7 +76,8 @@ async def test_register_dies_before_the_account_is_settled(make_chat):
 async def test_first_message_dies_before_it_is_stored(make_chat):
     first = await make_chat()
     alice = await first.user("alice")
-    await first.user("bob")
+    # Not logged in: the first message asks Redis whether bob exists.
+    await (await first.client()).request("register", user="bob", password="secret")
     await failsAt(first, "messages", "send.introduced", alice, "send", to="bob", text="丢了吗")
     second = await make_chat()
     bob = await second.user("bob", register=False)
