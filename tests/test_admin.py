@@ -92,7 +92,7 @@ async def test_commands_text_and_json(server):
     data = ["--data-dir", server.dataDir]
     try:
         stats = await threads.deferToThread(adminJSON, "stats", *data)
-        assert stats["users"] == {"registered": 3, "online": 2}
+        assert stats["users"] == {"registered": 3, "deleted": 0, "online": 2}
         assert stats["groups"] == 2  # lobby, 读书会
         assert stats["conversations"] == {"direct": 1, "group": 1}
         assert stats["messages"] == 2
@@ -102,7 +102,7 @@ async def test_commands_text_and_json(server):
         assert redis["address"] == "unix:" + os.path.join(server.dataDir, "redis.sock")
         assert redis["keys"] > 5 and redis["version"]
         quick = await threads.deferToThread(adminJSON, "stats", "--no-scan", *data)
-        assert quick["users"] == {"registered": None, "online": 2} and quick["messages"] is None
+        assert quick["users"] == {"registered": None, "deleted": None, "online": 2} and quick["messages"] is None
         status, out, err = await adminLater("stats", *data)
         assert status == 0, err
         assert "3 registered, 2 online" in out and "1 direct, 1 group" in out
@@ -284,6 +284,13 @@ async def test_delete_account(server):
         assert (await li.request("group.info", group="读书会"))["owner"] == "李四"
         await refusedWith("auth_failed", client.request("login", user="张三", password="secret"))
         await refusedWith("user_exists", client.request("register", user="张三", password="另一个"))
+        # Counted and listed apart from the living accounts.
+        stats = await threads.deferToThread(adminJSON, "stats", *data)
+        assert (stats["users"]["registered"], stats["users"]["deleted"]) == (1, 1)
+        status, out, err = await adminLater("stats", *data)
+        assert "1 registered, 1 online, 1 deleted" in out, (out, err)
+        users = await threads.deferToThread(adminJSON, "users", *data)
+        assert [u["user"] for u in users["users"]] == ["李四"]
         status, out, err = await adminLater("user", "张三", *data)
         assert status == 1 and "deleted account" in err
         status, out, err = await adminLater("delete", "张三", *data)
@@ -493,7 +500,7 @@ async def test_redis_cluster():
             # Memory summed over the masters, each holding a megabyte or so.
             assert stats["redis"]["used_memory"] > 3 * 500000
             assert stats["redis"]["used_memory_human"].endswith("M")
-            assert stats["users"] == {"registered": 30, "online": 30}
+            assert stats["users"] == {"registered": 30, "deleted": 0, "online": 30}
             assert stats["conversations"]["direct"] == 29 and stats["messages"] == 29
             page = await threads.deferToThread(adminJSON, "users", "--limit", "25", "--redis", url)
             assert [u["user"] for u in page["users"]] == sorted(names)[:25]

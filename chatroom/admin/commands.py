@@ -185,7 +185,7 @@ class Stats(Command):
             return None if counts is None else counts[key]
 
         return {
-            "users": {"registered": counted("users"), "online": online},
+            "users": {"registered": counted("users"), "deleted": counted("deleted users"), "online": online},
             "groups": counted("groups"),
             "conversations": {"direct": counted("direct conversations"), "group": counted("group conversations")},
             "messages": counted("messages"),
@@ -200,7 +200,9 @@ class Stats(Command):
         redis = result["redis"]
         nodes = result["nodes"]
         return "".join([
-            "users:          %s registered, %d online\n" % (n(result["users"]["registered"]), result["users"]["online"]),
+            "users:          %s registered, %d online%s\n" % (
+                n(result["users"]["registered"]), result["users"]["online"],
+                ", %d deleted" % result["users"]["deleted"] if result["users"]["deleted"] else ""),
             "groups:         %s\n" % (n(result["groups"]),),
             "conversations:  %s direct, %s group\n" % (
                 n(result["conversations"]["direct"]), n(result["conversations"]["group"])),
@@ -264,7 +266,7 @@ def _redisSummary(info):
 class Users(_Listing):
     name = "users"
     help = ("Registered users whose names start with PREFIX, in name order, a page at a time "
-            "(each page walks the keyspace once with SCAN).")
+            "(each page walks the keyspace once with SCAN); deleted accounts are left out.")
 
     async def run(self, context, args):
         store = context.store

@@ -36,7 +36,7 @@ ONLINE_COUNT_MAX = 10000
 
 
 #: What each kind of key (L{keys.kindOf}) counts as.
-_COUNTED = {"user": "users", "group": "groups", "direct stream": "direct conversations",
+_COUNTED = {"group": "groups", "direct stream": "direct conversations",
             "group stream": "group conversations"}
 
 
@@ -101,10 +101,12 @@ class AdminStore:
         smallest = []
         match = "{%s:%s*}" % (tag, _glob(prefix))
         async for batch in self._scan(match, "hash"):
-            for key in batch:
-                name = key[3:-1]
-                if after is not None and name <= after:
-                    continue
+            found = [key[3:-1] for key in batch]
+            if after is not None:
+                found = [name for name in found if name > after]
+            if tag == "u":
+                found = await self._living(found)
+            for name in found:
                 entry = _Reversed(name)
                 if len(smallest) <= limit:
                     heapq.heappush(smallest, entry)
@@ -115,24 +117,39 @@ class AdminStore:
         names = names[:limit]
         return names, names[-1] if more and names else None
 
+    async def _living(self, names):
+        # Those of names that are not deleted accounts (whose hashes stay to
+        # keep their names taken): one pipelined HEXISTS each.
+        deleted = await allOf([self.link.execute("HEXISTS", keys.user(name), "deleted") for name in names])
+        return [name for name, gone in zip(names, deleted) if not int(gone)]
+
     # Counts.
 
     async def counts(self):
         """
-        One pass over the keyspace: C{{"users", "groups", "direct
-        conversations", "group conversations", "messages"}} (messages: the
-        sum of every conversation stream's length).
+        One pass over the keyspace: C{{"users", "deleted users", "groups",
+        "direct conversations", "group conversations", "messages"}} (users:
+        the accounts that are not deleted; messages: the sum of every
+        conversation stream's length).
         """
-        counts = {"users": 0, "groups": 0, "direct conversations": 0, "group conversations": 0, "messages": 0}
+        counts = {"users": 0, "deleted users": 0, "groups": 0, "direct conversations": 0,
+                  "group conversations": 0, "messages": 0}
         async for batch in self._scan():
-            streams = []
+            streams, users = [], []
             for key in batch:
-                kind, _ = keys.kindOf(key)
+                kind, name = keys.kindOf(key)
                 if kind is None:
+                    continue
+                if kind == "user":
+                    users.append(name)
                     continue
                 counts[_COUNTED[kind]] += 1
                 if kind.endswith("stream"):
                     streams.append(key)
+            if users:
+                living = len(await self._living(users))
+                counts["users"] += living
+                counts["deleted users"] += len(users) - living
             if streams:
                 lengths = await allOf([self.link.execute("XLEN", key) for key in streams])
                 counts["messages"] += sum(int(n) for n in lengths)
