@@ -2,7 +2,7 @@
 What one ``conversations`` request costs the server: a user with 200
 conversations holding 10,000 messages it has not read.
 
-    python bench/conversations_cost.py [--peers 199] [--per 50] [--calls 50] [--readers 5]
+    python bench/conversations_cost.py [--peers 199] [--per 50] [--calls 50] [--readers 5] [--replied]
 
 Starts ``twistd chatroom`` (limits lifted), registers ``--readers`` readers
 and ``--peers`` users; each peer sends ``--per`` messages to each reader and
@@ -12,7 +12,9 @@ messages).  Each reader asks ``conversations`` once: the first call counts
 every unread message (cold).  Then the first reader asks ``--calls`` times
 in a row, with ``limit`` 200 (one page: one script per conversation) and
 with ``limit`` 50 (pages: first when each conversation was last active,
-then the page); those only count what came since (warm).  Prints, for
+then the page); those only count what came since (warm).  With
+``--replied`` each reader first writes once to each peer (so its unread
+messages there are read entry by entry: see docs/storage.rst).  Prints, for
 each, the round trip over loopback TCP (median and 90th percentile) and the
 CPU of twistd and its redis-server per request; then one JSON line.
 """
@@ -128,7 +130,7 @@ def summary(limit, peers, reply, times, cpu):
     }
 
 
-async def main(peers, per, calls, readers):
+async def main(peers, per, calls, readers, replied=False):
     server = start_chatroom(extra_args=HASH_ARGS)
     try:
         server.wait_ready()
@@ -140,6 +142,13 @@ async def main(peers, per, calls, readers):
         senders = []
         for start in range(0, peers, 20):
             senders += await asyncio.gather(*[account(server.port, name) for name in names[start:start + 20]])
+        if replied:
+            for connection in readerConnections:
+                for name in names:
+                    connection.send({"type": "send", "to": name, "text": "我先说 👋"})
+                for _ in names:
+                    reply = await connection.reply()
+                    assert reply["type"] == "ok", reply
         for name in readerNames:
             await asyncio.gather(*[fill(c, per, type="send", to=name) for c in senders])
         await fill(senders[0], per, type="group.send", group="lobby")
@@ -165,7 +174,7 @@ async def main(peers, per, calls, readers):
             report("later calls, limit %d:" % limit, record)
         for connection in senders + readerConnections:
             connection.writer.close()
-        print(json.dumps({"bench": "conversations_cost", "peers": peers, "per_peer": per,
+        print(json.dumps({"bench": "conversations_cost", "peers": peers, "per_peer": per, "replied": replied,
                           "unread": peers * per + per, "calls": calls, "results": results}))
     finally:
         server.stop()
@@ -178,5 +187,6 @@ if __name__ == "__main__":
     parser.add_argument("--per", type=int, default=50)
     parser.add_argument("--calls", type=int, default=50)
     parser.add_argument("--readers", type=int, default=5)
+    parser.add_argument("--replied", action="store_true", help="each reader writes once to each peer first")
     options = parser.parse_args()
-    asyncio.run(main(options.peers, options.per, options.calls, options.readers))
+    asyncio.run(main(options.peers, options.per, options.calls, options.readers, options.replied))
