@@ -11,7 +11,8 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from chatroom.errors import Unavailable
-from chatroom.messages import entryEvent, msgIdKey
+from chatroom.events import entryEvent
+from chatroom.messages import msgIdKey
 from chatroom.protocol import encode
 
 

@@ -5,7 +5,8 @@ event, to every connection that should have it.
 """
 
 from chatroom.blocks import LocalBlocks
-from chatroom.messages import directIdentity, groupIdentity, messageEvent, timestampOf
+from chatroom.events import messageEvent
+from chatroom.messages import directIdentity, groupIdentity, timestampOf
 from chatroom.metrics import NO_METRICS
 from chatroom.protocol import encode
 

@@ -11,7 +11,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from chatroom import errors
-from chatroom.messages import groupEvent, presenceEvent
+from chatroom.events import groupEvent, presenceEvent
 from chatroom.protocol import encode
 
 #: Presence events skip groups with more members than this.

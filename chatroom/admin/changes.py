@@ -18,7 +18,7 @@ from twisted.python import usage
 from chatroom import errors, messages, securitylog
 from chatroom.admin.commands import Command, NotFound, Refused, checkName, command
 from chatroom.grouprequests import groupChange
-from chatroom.messages import groupEvent
+from chatroom.events import groupEvent
 from chatroom.protocol import encode
 from chatroom.relay import deletedEnvelope, groupEventEnvelope, kickEnvelope
 

@@ -4,7 +4,8 @@ Handlers for messages: send and history.
 """
 
 from chatroom.dispatch import handles
-from chatroom.messages import Conversation, History, Send, entryEvent, timestampOf
+from chatroom.events import entryEvent
+from chatroom.messages import Conversation, History, Send, timestampOf
 
 
 class ChatHandler:

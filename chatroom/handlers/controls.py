@@ -13,7 +13,7 @@ from chatroom.controls import (
     AccountDelete, AdminBan, AdminUnban, Block, Blocks, PasswordChange, ProfileSet, Unblock, UserInfo)
 from chatroom.dispatch import handles
 from chatroom.handlers.accounts import _throttled
-from chatroom.messages import groupEvent
+from chatroom.events import groupEvent
 from chatroom.protocol import encode
 
 

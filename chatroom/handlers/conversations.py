@@ -9,7 +9,8 @@ import weakref
 from chatroom.conversations import Conversations, Retract, SettingsSet, Typing, readEvent, retractEvent, typingEvent
 from chatroom.dispatch import handles
 from chatroom.errors import BadRequest
-from chatroom.messages import Ack, Conversation, entryEvent, msgIdKey
+from chatroom.events import entryEvent
+from chatroom.messages import Ack, Conversation, msgIdKey
 from chatroom.protocol import encode
 
 #: Seconds within which a repeated C{typing} (same user, same

@@ -23,7 +23,7 @@ C{RENAME}s here cross hash slots.
 Groups of protocol 1.1 need no migration step: a group of an earlier
 release reads as public and shared, and is adopted (seniority, owner) by
 the first group script that touches it (C{adopt} in C{lua/_group.lua});
-L{buildDirectory} adds the public groups to the new directory once, at
+L{chatroom.store.directory.buildDirectory} adds the public groups to the new directory once, at
 start.  See "Groups of an earlier release" in docs/storage.rst.
 
 As a command::
@@ -453,39 +453,3 @@ if __name__ == "__main__":
     from chatroom.store.migrate_command import main
 
     main()
-
-
-#: Set once the directory holds the public groups made before it existed.
-DIRECTORY_BUILT = keys.DIRECTORY + ":built"
-
-
-async def buildDirectory(link, batch=BATCH):
-    """
-    Fill the directory of public groups (C{{dir}}, new in protocol 1.1)
-    with the groups of an earlier release, once: each C{{g:NAME}} hash
-    found by C{SCAN} whose group is not private.  Safe to repeat and to run
-    on several nodes at once (C{ZADD} of a name present is a no-op); the
-    marker is written last.  On a Redis Cluster the C{SCAN} sees one master
-    only: groups of an earlier release elsewhere appear in the directory
-    once their settings change.
-
-    @return: the number of groups added, or C{None} if it was built already.
-    """
-    if await link.execute("GET", DIRECTORY_BUILT) is not None:
-        return None
-    added, cursor = 0, "0"
-    while True:
-        cursor, found = await link.execute("SCAN", cursor, "MATCH", "{g:*}", "COUNT", batch)
-        names = [key[3:-1] for key in found if key.endswith("}") and "}" not in key[:-1]]
-        if names:
-            visibility = await _all([link.execute("HGET", keys.group(name), "visibility") for name in names])
-            public = [name for name, v in zip(names, visibility) if v != "private"]
-            if public:
-                added += int(await link.execute("ZADD", keys.DIRECTORY, *[x for n in public for x in (0, n)]))
-        if str(cursor) == "0":
-            break
-    await link.execute("SET", DIRECTORY_BUILT, "1")
-    if added:
-        Migration.log.info("Directory of public groups: added {count} groups of an earlier release", count=added)
-    return added
-

@@ -86,7 +86,8 @@ class RedisStore(Service):
         Migrate data written by release 0.1 to this layout, once (see
         L{chatroom.store.migrate}); nodes starting meanwhile wait for it.
         """
-        from chatroom.store.migrate import buildDirectory, migrate
+        from chatroom.store.directory import buildDirectory
+        from chatroom.store.migrate import migrate
         from chatroom.store.names import buildIndex
 
         await migrate(self.link)
