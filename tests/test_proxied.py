@@ -130,7 +130,7 @@ class ProxiedTwistd(Twistd):
         args = [
             TWISTD, "-n", "--pidfile=", "chatroom", "--workers", str(self.workers),
             "--port", "haproxy:tcp:%d:interface=127.0.0.1" % (self.port,),
-            "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,),
+            "--debug-port", "tcp:%d:interface=127.0.0.1" % (self.debugPort,), "--web", "none",
             "--data-dir", self.dataDir, "--hash-cost", "1", "--hash-memory", "8",
             "--max-prelogin-per-address", "2", "--max-per-address", "3",
         ]

@@ -568,7 +568,7 @@ class WorkersTwistd(Twistd):
 
         args = [
             TWISTD, "-n", "--pidfile=", "chatroom", "--workers", "2",
-            "--port", "tcp:%d:interface=127.0.0.1" % (self.port,), "--debug-port", "none",
+            "--port", "tcp:%d:interface=127.0.0.1" % (self.port,), "--debug-port", "none", "--web", "none",
             "--data-dir", self.dataDir,
         ]
         with open(self.logPath, "ab") as log:
