@@ -9,6 +9,7 @@ from chatroom.events import messageEvent
 from chatroom.messages import directIdentity, groupIdentity, timestampOf
 from chatroom.metrics import NO_METRICS
 from chatroom.protocol import encode
+from chatroom.repeats import Repeats
 
 
 class Delivery:
@@ -22,13 +23,21 @@ class Delivery:
     live, so that the push does not show it twice.
     """
 
-    def __init__(self, registry, relay, metrics=NO_METRICS):
+    def __init__(self, registry, relay, metrics=NO_METRICS, clock=None):
         """
         @param metrics: the L{chatroom.metrics.Metrics} told what is
             stored and how many connections each message reached.
+        @param clock: what tells the time (the reactor by default), for
+            the C{typing} events written lately.
         """
+        if clock is None:
+            from twisted.internet import reactor as clock
         self.registry = registry
         self.relay = relay
+        # The typing events written here lately: a user typing on two
+        # devices connected to two nodes reaches each connection once per
+        # two seconds, as it does from one node.
+        self._typing = Repeats(clock)
         self._directs = metrics.delivery("direct")
         self._groups = metrics.delivery("group")
         #: Whom the users connected here blocked (see L{aboutUser}).
@@ -81,12 +90,24 @@ class Delivery:
         self._userEvent(users, about, payload, exclude)
         self.relay.userEvent(nodes, users, about, payload)
 
+    def typing(self, users, nodes, about, payload):
+        """
+        Deliver a C{typing} event of C{about} to C{users}, here and on the
+        other C{nodes} where they have connections; a repeat written here
+        within two seconds is dropped.
+        """
+        if not self._typing.seen(payload):
+            self.signal(about, users, payload)
+        self.relay.typing(nodes, users, about, payload)
+
     def groupSignal(self, group, about, payload):
         """
         Deliver a C{typing} event of C{about} to the other members of
-        C{group} online, here and on the other nodes.
+        C{group} online, here and on the other nodes; a repeat written
+        here within two seconds is dropped.
         """
-        self._groupSignal(group, about, payload)
+        if not self._typing.seen(payload):
+            self._groupSignal(group, about, payload)
         self.relay.groupSignal(group, about, payload)
 
     def signal(self, about, users, payload, exclude=None):
@@ -115,11 +136,19 @@ class Delivery:
         """
         self._userEvent(users, about, payload)
 
+    def relayedTyping(self, users, about, payload):
+        """
+        A C{typing} event of C{about} for C{users} from another node.
+        """
+        if not self._typing.seen(payload):
+            self.signal(about, users, payload)
+
     def relayedGroupSignal(self, group, about, payload):
         """
         A C{typing} event of C{about} in C{group} from another node.
         """
-        self._groupSignal(group, about, payload)
+        if not self._typing.seen(payload):
+            self._groupSignal(group, about, payload)
 
     def relayedDirect(self, to, sender, msgId, payload):
         """

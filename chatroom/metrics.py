@@ -34,7 +34,7 @@ RELAY_KINDS = {
     b"m": "direct", b"g": "group", b"e": "group_event", b"p": "presence",
     b"j": "joined", b"l": "left", b"h": "hello", b"f": "group_event_others", b"u": "membership",
     b"x": "group_deleted", b"k": "bye", b"b": "block",
-    b"r": "user_event", b"s": "group_signal", b"c": "setting",
+    b"r": "user_event", b"s": "group_signal", b"t": "typing", b"c": "setting",
 }
 
 #: The request-type label of a request whose type is not one of the

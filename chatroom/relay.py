@@ -8,8 +8,8 @@ L{chatroom.store.interfaces.INodeStore}: a direct message to the nodes of
 its recipient and sender, a group message once to every node with online
 members of the group (each node watches the groups it has members of),
 presence and membership changes to every node, an event for some users
-(C{read}, C{retract}, direct C{typing}) to their nodes, a group's C{typing}
-to the nodes with members online.  Messages between users of the same
+(C{read}, C{retract}) and a direct C{typing} to their nodes, a group's
+C{typing} to the nodes with members online.  Messages between users of the same
 node never leave it.
 """
 
@@ -84,7 +84,7 @@ class Relay:
             b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
             b"p": self._presence, b"j": self._joined, b"l": self._left,
             b"h": self._hello, b"f": self._groupEventAbout, b"u": self._membershipEvent, b"x": self._deleted,
-            b"k": self._kicked, b"b": self._blockChanged, b"r": self._userEvent, b"s": self._groupSignal,
+            b"k": self._kicked, b"b": self._blockChanged, b"r": self._userEvent, b"s": self._groupSignal, b"t": self._typing,
             b"c": self._settingChanged,
         }
         #: Told C{settingChanged(user)} when a user changes a setting on
@@ -190,7 +190,7 @@ class Relay:
             self._out[envelope[:1]].inc()
             self.store.publishToGroup(group, envelope)
 
-    def userEvent(self, nodes, users, about, payload):
+    def userEvent(self, nodes, users, about, payload, kind=b"r"):
         """
         Send an event for C{users} (about user C{about}, or C{None}) to the
         other C{nodes} where they have connections.
@@ -199,13 +199,20 @@ class Relay:
         for node in set(nodes):
             if node == self.node:
                 continue
-            self._out[b"r"].inc()
+            self._out[kind].inc()
             if envelope is None:
                 envelope = _SEP.join([
-                    b"r", self._encodedNode, (about or "").encode("utf-8"),
+                    kind, self._encodedNode, (about or "").encode("utf-8"),
                     _LIST.join(user.encode("utf-8") for user in users), payload,
                 ])
             self.store.publishToNode(node, envelope)
+
+    def typing(self, nodes, users, about, payload):
+        """
+        Send a C{typing} event of C{about} for C{users} to the other
+        C{nodes} where they have connections.
+        """
+        self.userEvent(nodes, users, about, payload, b"t")
 
     def groupSignal(self, group, about, payload):
         """
@@ -321,6 +328,11 @@ class Relay:
         about, users, payload = rest.split(_SEP, 2)
         self._delivery.relayedUserEvent(
             [user.decode("utf-8") for user in users.split(_LIST)], about.decode("utf-8") or None, payload)
+
+    def _typing(self, origin, rest):
+        about, users, payload = rest.split(_SEP, 2)
+        self._delivery.relayedTyping([user.decode("utf-8") for user in users.split(_LIST)], about.decode("utf-8"),
+                                     payload)
 
     def _groupSignal(self, origin, rest):
         group, about, payload = rest.split(_SEP, 2)

@@ -58,7 +58,7 @@ class ChatService(Service):
         self.node = node
         registry = PresenceRegistry()
         self.relay = relay = Relay(store.nodes, node, registry, metrics)
-        delivery = Delivery(registry, relay, metrics)
+        delivery = Delivery(registry, relay, metrics, reactor)
         self.presence = presence = Presence(store.presence, registry, relay, delivery, presenceMaxGroup)
         presence.liveness = nodeTimeout
         presence.blocksOf = store.controls.blocksOf

@@ -12,12 +12,8 @@ from chatroom.errors import BadRequest
 from chatroom.events import entryEvent
 from chatroom.messages import Ack, Conversation, msgIdKey
 from chatroom.protocol import encode
+from chatroom.repeats import Repeats
 
-#: Seconds within which a repeated C{typing} (same user, same
-#: conversation) is dropped.
-TYPING_REPEAT = 2.0
-#: Typing notes kept before the stale ones are swept.
-_TYPING_NOTES = 10_000
 
 
 class ConversationHandler:
@@ -43,8 +39,8 @@ class ConversationHandler:
         # Session -> (user, read receipts on): looked up at a session's
         # first ack, kept up to date by settings.set on every node.
         self._receipts = weakref.WeakKeyDictionary()
-        # (user, conversation) -> when its last typing event went out.
-        self._typing = {}
+        # (user, conversation) of the typing events that went out lately.
+        self._typing = Repeats(clock)
 
     # The conversation list.
 
@@ -136,17 +132,14 @@ class ConversationHandler:
     async def typing(self, session, request):
         user = session.user
         conversation = Conversation("g", request.group) if request.group is not None else Conversation("u", request.peer)
-        note, now = (user, conversation), self.clock.seconds()
-        last = self._typing.get(note)
-        if last is not None and now - last < TYPING_REPEAT:
+        note = (user, conversation)
+        if self._typing.recent(note):
             return None
         if conversation.kind == "g":
             await self._groupTyping(session, conversation)
         else:
             await self._directTyping(session, conversation.name)
-        if len(self._typing) >= _TYPING_NOTES:
-            self._typing = {k: t for k, t in self._typing.items() if now - t < TYPING_REPEAT}
-        self._typing[note] = now
+        self._typing.mark(note)
         return None
 
     async def _groupTyping(self, session, conversation):
@@ -167,7 +160,7 @@ class ConversationHandler:
         if peer == user:
             return
         [nodes] = await self.presence.locate(peer)
-        self.delivery.userEvent((peer,), nodes, encode(typingEvent(user, Conversation("u", peer))), about=user)
+        self.delivery.typing((peer,), nodes, user, encode(typingEvent(user, Conversation("u", peer))))
 
     # Retraction.
 

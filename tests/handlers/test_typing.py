@@ -125,3 +125,25 @@ async def test_typing_crosses_nodes(make_chat, store):
     assert (await bob.event(type="typing")) == {"type": "typing", "from": "alice", "group": "跨节点"}
     await bob.request("typing", group="跨节点")
     assert (await alice.event(type="typing")) == {"type": "typing", "from": "bob", "group": "跨节点"}
+
+
+@pytest_twisted.ensureDeferred
+async def test_typing_from_two_devices_on_two_nodes_reaches_each_connection_once(make_chat, store):
+    # Each node drops the repeats of its own requests; the node that writes
+    # the event to bob's connections drops the repeat the other node sent.
+    first, second = await twoNodes(make_chat, store)
+    alice1 = await first.user("alice")
+    alice2 = await login(second, "alice")
+    bob = await first.user("bob")
+    bob2 = await login(second, "bob")
+    await alice1.request("group.create", group="两台设备")
+    await bob.request("group.join", group="两台设备")
+    await settle(bob)
+    for device in (alice1, alice2):
+        await device.request("typing", to="bob")
+        await device.request("typing", group="两台设备")
+    for client in (bob, bob2):
+        await settle(client)
+    for client in (bob, bob2):
+        assert events(client, "typing") == [{"type": "typing", "from": "alice", "to": "bob"},
+                                            {"type": "typing", "from": "alice", "group": "两台设备"}]
