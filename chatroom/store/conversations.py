@@ -77,10 +77,13 @@ class ConversationStore:
     async def activity(self, user, conversations):
         """
         The newest msg_id of each of C{conversations} (C{None} for none,
-        C{"-"} for a group the user is not in): one script each, pipelined.
+        C{"-"} for a group the user is not in or a direct conversation with
+        no message): one script each, pipelined.
         """
         found = await allOf([self.link.run(_last, conversationKeys(user, c), [user]) for c in conversations])
-        return [value or None for value in found]
+        # A direct conversation with no message is a stale index entry (a
+        # first message refused after the index step): not listed.
+        return [value or ("-" if c.kind == "u" else None) for c, value in zip(conversations, found)]
 
     async def states(self, user, conversations):
         """
@@ -99,7 +102,8 @@ class ConversationStore:
         ])
         states = []
         for conversation, reply in zip(conversations, replies):
-            if reply == "-":
+            if reply == "-" or (conversation.kind == "u" and not reply[0]):
+                # Not a member (any more), or no message: stale index entries.
                 states.append(None)
                 continue
             last, read, unread = reply

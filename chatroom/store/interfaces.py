@@ -224,13 +224,15 @@ class IConversationStore(Interface):
     def activity(user, conversations):
         """
         The newest msg_id of each of C{conversations} (C{None} for an empty
-        one, C{"-"} for a group the user is not in).
+        group, C{"-"} for a group the user is not in or a direct
+        conversation with no message: not listed).
         """
 
     def states(user, conversations):
         """
         A L{chatroom.store.conversations.ConversationState} for each of
-        C{conversations} (C{None} for a group the user is not in).
+        C{conversations} (C{None} for a group the user is not in or a
+        direct conversation with no message).
         """
 
     def retract(user, conversation, msgId, serverAdmin=False):

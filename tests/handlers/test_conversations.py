@@ -304,3 +304,18 @@ async def test_unread_after_trimming_counts_the_messages_kept(make_chat):
     kept = int(chat.redis.command("XLEN", "{d:alice|bob}:stream")[1:].split(b"\r")[0])
     found = byName((await alice.request("conversations"))["conversations"])
     assert found["bob"]["unread"] == kept
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_first_message_lists_no_conversation(chat):
+    # On Redis the indexes name each other before the message is refused
+    # (the stream is sealed): a conversation with no message is not listed.
+    alice = await chat.user("alice")
+    bob = await chat.user("bob")
+    await alice.request("block", user="bob")
+    with pytest.raises(WireError) as e:
+        await bob.request("send", to="alice", text="让我进来 🚪")
+    assert e.value.code == "blocked"
+    for client, limit in ((alice, 50), (bob, 50), (alice, 1), (bob, 1)):
+        listed = (await client.request("conversations", limit=limit))["conversations"]
+        assert [c.get("with", c.get("group")) for c in listed] == ["lobby"]
