@@ -1,0 +1,127 @@
+# -*- test-case-name: tests.handlers.test_conversations_stores -*-
+"""
+The conversation list on Redis against the memory store: the same random
+conversations (messages, acks at random places, retractions, blocks,
+replies) on both, and after every step the same list for every user.  The
+Redis store counts unread messages in Lua, from the stream's counters
+where a user never wrote and by reading entries where it did; the memory
+store counts them one by one in Python.
+"""
+
+import random
+
+import pytest
+import pytest_twisted
+
+from chatroom.limits import Limits
+from tests.support.memory import MemoryChat
+from tests.support.servers import startChatServer
+from tests.support.wire import WireError
+
+USERS = ("张三", "bob", "李四")
+
+
+class Side:
+    """
+    One store's server, its users' connections, and the msg_ids of each
+    conversation in the order they were sent (so that both sides can name
+    "the third message of bob and 张三").
+    """
+
+    def __init__(self, chat):
+        self.chat = chat
+        self.clients = {}
+        self.ids = {}
+
+    async def start(self):
+        for user in USERS:
+            self.clients[user] = await self.chat.user(user)
+
+    def conversation(self, a, b):
+        return self.ids.setdefault(tuple(sorted((a, b))), [])
+
+    async def request(self, asUser, **fields):
+        try:
+            return await self.clients[asUser].request(**fields)
+        except WireError as e:
+            return {"error": e.code}
+
+    async def listing(self, user):
+        reply = await self.clients[user].request("conversations")
+        indexOf = {}
+        for key, ids in self.ids.items():
+            for index, msgId in enumerate(ids):
+                indexOf[(key, msgId)] = index
+        found = []
+        for c in reply["conversations"]:
+            peer = c.get("with")
+            key = tuple(sorted((user, peer))) if peer else ("#", c["group"])
+            last = c["last"]
+            found.append((
+                peer or c["group"], c["unread"],
+                None if c["read"] is None else indexOf.get((key, c["read"]), c["read"] if not peer else "?"),
+                None if last is None else (last["from"], last.get("text"), last.get("retracted", False)),
+            ))
+        return sorted(found, key=repr)
+
+
+async def step(rng, sides):
+    """
+    One random request, made the same on both sides; the replies' outcome
+    (ok or the error code) must match.
+    """
+    user, peer = rng.sample(USERS, 2)
+    roll = rng.random()
+    outcomes = []
+    for side in sides:
+        ids = side.conversation(user, peer)
+        if roll < 0.55:
+            reply = await side.request(user, type="send", to=peer, text="第%d条 %s 🍵" % (len(ids), user))
+            if "msg_id" in reply:
+                ids.append(reply["msg_id"])
+            outcomes.append(reply.get("error", "ok"))
+        elif roll < 0.75 and ids:
+            index = rng.Random(len(ids)).randrange(len(ids)) if False else int(roll * 1000) % len(ids)
+            reply = await side.request(user, type="ack", upto=ids[index], **{"with": peer})
+            outcomes.append(reply.get("error", "ok"))
+        elif roll < 0.85 and ids:
+            index = int(roll * 1000) % len(ids)
+            reply = await side.request(user, type="retract", msg_id=ids[index], **{"with": peer})
+            outcomes.append(reply.get("error", "ok"))
+        elif roll < 0.90:
+            reply = await side.request(user, type="block", user=peer)
+            outcomes.append(reply.get("error", "ok"))
+        elif roll < 0.97:
+            reply = await side.request(user, type="unblock", user=peer)
+            outcomes.append(reply.get("error", "ok"))
+        else:
+            reply = await side.request(user, type="group.send", group="lobby", text="大家好 %s 👋" % (user,))
+            if "msg_id" in reply:
+                side.ids.setdefault(("#", "lobby"), []).append(reply["msg_id"])
+            outcomes.append(reply.get("error", "ok"))
+    return outcomes
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest_twisted.ensureDeferred
+async def test_the_same_conversation_list_on_both_stores(request, seed):
+    redis = request.getfixturevalue("redis_process")
+    redis.flush()
+    # Requests as fast as the test makes them.
+    unlimited = Limits(sends=None, requests=None)
+    memory = MemoryChat(limits=unlimited)
+    onRedis = await startChatServer(redis, limits=unlimited)
+    try:
+        sides = [Side(memory), Side(onRedis)]
+        for side in sides:
+            await side.start()
+        rng = random.Random(seed)
+        for number in range(120):
+            outcomes = await step(rng, sides)
+            assert outcomes[0] == outcomes[1], (number, outcomes)
+            for user in USERS:
+                listings = [await side.listing(user) for side in sides]
+                assert listings[0] == listings[1], (number, user)
+    finally:
+        await onRedis.stop()
+        await memory.stop()
