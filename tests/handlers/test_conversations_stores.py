@@ -2,7 +2,8 @@
 """
 The conversation list on Redis against the memory store: the same random
 conversations (messages, acks at random places, retractions, blocks,
-replies) on both, and after every step the same list for every user.  The
+replies) on both, and after every step the same list for every user; at
+the end the same history and the same login push.  The
 Redis store counts unread messages in Lua, from the stream's counters
 where a user never wrote and by reading entries where it did; the memory
 store counts them one by one in Python.
@@ -64,6 +65,34 @@ class Side:
             ))
         return sorted(found, key=repr)
 
+    def _indexed(self, key, events):
+        ids = self.ids.get(key, [])
+        return [(ids.index(e["msg_id"]) if e["msg_id"] in ids else "?", e["from"], e.get("text"),
+                 e.get("retracted", False)) for e in events]
+
+    async def history(self, user, peer):
+        reply = await self.request(user, type="history", limit=200, **{"with": peer})
+        if "error" in reply:
+            return reply["error"]
+        return self._indexed(tuple(sorted((user, peer))), reply["messages"])
+
+    async def pushed(self, user):
+        """
+        What a new connection of C{user} is pushed at login, per
+        conversation (the order across conversations is by time, which
+        differs between the stores' clocks).
+        """
+        client = await self.chat.user(user, register=False)
+        await client.request("ping")
+        await self.chat.wait(0.3)
+        byConversation = {}
+        for event in client.events:
+            if event.get("type") == "message":
+                peer = event.get("group") or (event["to"] if event["from"] == user else event["from"])
+                byConversation.setdefault(peer, []).append(event)
+        return {peer: self._indexed(tuple(sorted((user, peer))), events)
+                for peer, events in byConversation.items()}
+
 
 async def step(rng, sides):
     """
@@ -122,6 +151,14 @@ async def test_the_same_conversation_list_on_both_stores(request, seed):
             for user in USERS:
                 listings = [await side.listing(user) for side in sides]
                 assert listings[0] == listings[1], (number, user)
+        # And the same history and login push, retracted messages in place.
+        for user in USERS:
+            for peer in USERS:
+                if peer != user:
+                    histories = [await side.history(user, peer) for side in sides]
+                    assert histories[0] == histories[1], (user, peer)
+            pushes = [await side.pushed(user) for side in sides]
+            assert pushes[0] == pushes[1], user
     finally:
         await onRedis.stop()
         await memory.stop()
