@@ -556,3 +556,29 @@ async def test_failover(cluster, nodes):
              [round(when - killed, 2) for when, _ in failures], [round(t, 2) for t in longest], len(lost),
              sum(n.service.store.pubsub.republished for n in nodes),
              sum(n.service.store.pubsub.duplicates for n in nodes)))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_same_conversation_list_as_the_memory_store(cluster):
+    """
+    The random conversations of L{tests.handlers.test_conversations_stores}
+    on the cluster: first messages there take the cluster's order (the
+    recipient's index, then the sender's and the message), and unread
+    counts come from each conversation's own master.
+    """
+    from tests.handlers.test_conversations_stores import UNLIMITED, Side, sameOnBoth
+    from tests.support.memory import MemoryChat
+
+    users = ("张三c", "bobc", "李四c")
+    memory = MemoryChat(limits=UNLIMITED)
+    onCluster = await startChatServer(cluster, node="cmD", limits=UNLIMITED)
+    try:
+        # The lobby holds what the module's other tests left there.
+        sides = [Side(memory, users, lobby=False), Side(onCluster, users, lobby=False)]
+        for side in sides:
+            await side.start()
+        await sameOnBoth(sides, seed=5, steps=80)
+    finally:
+        await onCluster.stop()
+        await memory.stop()
+
