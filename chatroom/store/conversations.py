@@ -44,6 +44,18 @@ class ConversationState:
     unread = attr.ib()
 
 
+class _Index(list):
+    """
+    A user's conversations as L{ConversationStore.index} found them, with
+    the peers the user wrote to (read with them), so that L{states} of the
+    whole index need not ask again.
+    """
+
+    def __init__(self, conversations, wrote):
+        super().__init__(conversations)
+        self.wrote = wrote
+
+
 def _position(value):
     # "0-0" is where a read position starts: nothing read yet.
     return None if not value or value == "0-0" else value
@@ -72,7 +84,9 @@ class ConversationStore:
             self.link.execute("SMEMBERS", keys.userWrote(user)),
             self.link.execute("SMEMBERS", keys.userGroups(user)),
         ])
-        return [Conversation("u", p) for p in set(peers).union(wrote)] + [Conversation("g", g) for g in groups]
+        wrote = set(wrote)
+        return _Index([Conversation("u", p) for p in wrote.union(peers)] + [Conversation("g", g) for g in groups],
+                      wrote)
 
     async def activity(self, user, conversations):
         """
@@ -89,12 +103,16 @@ class ConversationStore:
         """
         The L{ConversationState} of each of C{conversations} (C{None} for a
         group the user is not in): one script each, pipelined, after
-        looking up which peers the user wrote to (the others' conversations
-        are counted without reading their entries).
+        looking up which peers the user wrote to, unless C{conversations}
+        is an L{index} that knows (the others' conversations are counted
+        without reading their entries).
         """
-        wrote = ()
-        if any(c.kind == "u" for c in conversations):
+        if isinstance(conversations, _Index):
+            wrote = conversations.wrote
+        elif any(c.kind == "u" for c in conversations):
             wrote = set(await self.link.execute("SMEMBERS", keys.userWrote(user)))
+        else:
+            wrote = ()
         replies = await allOf([
             self.link.run(_state, conversationKeys(user, c),
                           [user, UNREAD_CAP, UNREAD_BUDGET, 0 if c.kind == "u" and c.name not in wrote else 1])
