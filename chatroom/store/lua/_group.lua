@@ -61,6 +61,17 @@ local function unseen(name, user, serverAdmin)
   return nil
 end
 
+-- The rank of actor in the group (see rank), after the checks every
+-- request of a member starts with; nil and the error reply when the group
+-- is unseen (see unseen) or actor is not a member.
+local function memberRank(name, actor, serverAdmin)
+  local refused = unseen(name, actor, serverAdmin)
+  if refused then return nil, refused end
+  local r = rank(actor, serverAdmin)
+  if r == 0 then return nil, fail('not_member', 'you are not a member of that group') end
+  return r
+end
+
 -- Make user a member: its missed messages (and, under the "joined" rule,
 -- its history) start at the group's newest message.
 local function addMember(user)

@@ -5,10 +5,8 @@
 --       name, actor is a server admin (0/1)
 -- Returns 1 if added, 0 if already a member, -1 if the group is full.
 local actor, user, limit, name, serverAdmin = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local refused = unseen(name, actor, serverAdmin)
-if refused then return refused end
-local r = rank(actor, serverAdmin)
-if r == 0 then return fail('not_member', 'you are not a member of that group') end
+local r, refused = memberRank(name, actor, serverAdmin)
+if not r then return refused end
 if r < 2 and setting('visibility') == 'private' then
   return fail('forbidden', 'only the owner and admins may add members to a private group')
 end

@@ -3,10 +3,8 @@
 -- ARGV: actor, group name, actor is a server admin (0/1)
 -- Returns the members it had.
 local actor, name, serverAdmin = ARGV[1], ARGV[2], ARGV[3]
-local refused = unseen(name, actor, serverAdmin)
-if refused then return refused end
-local r = rank(actor, serverAdmin)
-if r == 0 then return fail('not_member', 'you are not a member of that group') end
+local r, refused = memberRank(name, actor, serverAdmin)
+if not r then return refused end
 if name == LOBBY then return fail('forbidden', 'the lobby cannot be deleted') end
 if r < 3 then return fail('forbidden', 'only the owner may delete the group') end
 local members = redis.call('HKEYS', M)

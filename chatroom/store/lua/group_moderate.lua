@@ -6,10 +6,8 @@
 -- Returns {changed (0/1), was a member (0/1), 'left'|'heir'|'deleted', new
 -- owner or ''}.
 local actor, user, action, name, serverAdmin = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local refused = unseen(name, actor, serverAdmin)
-if refused then return refused end
-local r = rank(actor, serverAdmin)
-if r == 0 then return fail('not_member', 'you are not a member of that group') end
+local r, refused = memberRank(name, actor, serverAdmin)
+if not r then return refused end
 if r < 2 then return fail('forbidden', 'only the owner and admins may do that') end
 if user == actor then return fail('bad_request', "field 'user': not yourself (leave the group instead)") end
 local target = rank(user, '0')

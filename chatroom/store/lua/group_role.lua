@@ -5,10 +5,8 @@
 --       server admin (0/1)
 -- Returns {changed (0/1), the previous owner or ''}.
 local actor, user, role, name, serverAdmin = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local refused = unseen(name, actor, serverAdmin)
-if refused then return refused end
-local r = rank(actor, serverAdmin)
-if r == 0 then return fail('not_member', 'you are not a member of that group') end
+local r, refused = memberRank(name, actor, serverAdmin)
+if not r then return refused end
 if r < 3 then return fail('forbidden', 'only the owner may change roles') end
 if redis.call('HEXISTS', M, user) == 0 then return fail('not_member', 'that user is not a member of that group') end
 local current = redis.call('HGET', ROLES, user) or 'member'

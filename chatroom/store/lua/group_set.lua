@@ -4,10 +4,8 @@
 --       setting ('title', 'visibility', 'history') and value
 -- Returns the settings that changed, as pairs.
 local actor, name, serverAdmin = ARGV[1], ARGV[2], ARGV[3]
-local refused = unseen(name, actor, serverAdmin)
-if refused then return refused end
-local r = rank(actor, serverAdmin)
-if r == 0 then return fail('not_member', 'you are not a member of that group') end
+local r, refused = memberRank(name, actor, serverAdmin)
+if not r then return refused end
 if r < 2 then return fail('forbidden', 'only the owner and admins may change the group') end
 -- The settings asked for, as {field, value} pairs.
 local asked = {}
