@@ -13,49 +13,31 @@ import random
 import pytest
 import pytest_twisted
 
-from chatroom.limits import Limits
-from tests.support.memory import MemoryChat
-from tests.support.servers import startChatServer
-from tests.support.wire import WireError
+from tests.support.bothstores import Side, bothStores, stable
 
 USERS = ("张三", "bob", "李四", "dora")
-# What may differ between the stores: times and the ids made from them.
-_UNSTABLE = {"id", "created", "ts", "msg_id", "upto", "retry_after"}
 
 
-def _stable(value):
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if k not in _UNSTABLE}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
-
-
-class Side:
+class ControlSide(Side):
     """
     One store's server, its users' connections and their passwords.
     """
 
-    def __init__(self, chat):
-        self.chat = chat
-        self.clients = {}
-        self.passwords = dict.fromkeys(USERS, "secret")
+    def __init__(self, chat, users):
+        super().__init__(chat, users)
+        self.passwords = dict.fromkeys(users, "secret")
         # (user, peer) -> the msg_id of the newest message the user got
         # from the peer.
         self.newest = {}
 
-    async def start(self):
-        for user in USERS:
-            self.clients[user] = await self.chat.user(user)
-
-    async def request(self, asUser, **fields):
-        try:
-            reply = _stable(await self.clients[asUser].request(**fields))
-        except WireError as e:
-            return {"error": e.code}
-        if fields["type"] == "password.change":
+    async def ask(self, asUser, **fields):
+        """
+        The reply to a request, without what may differ between stores.
+        """
+        reply = await self.request(asUser, **fields)
+        if fields["type"] == "password.change" and "error" not in reply:
             self.passwords[asUser] = fields["new"]
-        return reply
+        return stable(reply)
 
     async def events(self):
         # Every connection's events so far (in order), then forgotten: a
@@ -67,7 +49,7 @@ class Side:
             for e in client.events:
                 if e.get("type") == "message" and e.get("to") == user:
                     self.newest[(user, e["from"])] = e["msg_id"]
-            found[user] = [_stable(e) for e in client.events if e.get("type") != "presence"]
+            found[user] = [stable(e) for e in client.events if e.get("type") != "presence"]
             client.events.clear()
         return found
 
@@ -96,13 +78,8 @@ def _request(rng, passwords):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest_twisted.ensureDeferred
 async def test_the_same_personal_controls_on_both_stores(request, seed):
-    redis = request.getfixturevalue("redis_process")
-    redis.flush()
-    unlimited = Limits(sends=None, requests=None)
-    memory = MemoryChat(limits=unlimited)
-    onRedis = await startChatServer(redis, limits=unlimited)
-    try:
-        sides = [Side(memory), Side(onRedis)]
+    async with bothStores(request) as chats:
+        sides = [ControlSide(chat, USERS) for chat in chats]
         for side in sides:
             await side.start()
         rng = random.Random(seed)
@@ -111,13 +88,10 @@ async def test_the_same_personal_controls_on_both_stores(request, seed):
             if fields["type"] == "ack":
                 if (actor, target) not in sides[0].newest:
                     continue
-                replies = [await side.request(actor, upto=side.newest[(actor, target)], **{"with": target}, **fields)
+                replies = [await side.ask(actor, upto=side.newest[(actor, target)], **{"with": target}, **fields)
                            for side in sides]
             else:
-                replies = [await side.request(actor, **fields) for side in sides]
+                replies = [await side.ask(actor, **fields) for side in sides]
             assert replies[0] == replies[1], (number, actor, fields)
             events = [await side.events() for side in sides]
             assert events[0] == events[1], (number, actor, fields)
-    finally:
-        await onRedis.stop()
-        await memory.stop()

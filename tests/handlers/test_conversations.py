@@ -19,6 +19,13 @@ def byName(conversations):
     return {c.get("with", c.get("group")): c for c in conversations}
 
 
+async def unreadWith(client, peer):
+    """
+    The unread count C{conversations} gives C{client} for C{peer}.
+    """
+    return byName((await client.request("conversations"))["conversations"])[peer]["unread"]
+
+
 @pytest_twisted.ensureDeferred
 async def test_the_list_shows_last_unread_and_read_most_recent_first(chat):
     alice = await chat.user("alice")
@@ -217,20 +224,17 @@ async def test_unread_follows_new_messages_acks_and_retractions_between_calls(ch
     alice = await chat.user("alice")
     bob = await chat.user("bob")
 
-    async def unread():
-        return byName((await alice.request("conversations"))["conversations"])["bob"]["unread"]
-
     sent = [await bob.request("send", to="alice", text="第%d条 🐢" % i) for i in range(3)]
-    assert await unread() == 3
+    assert await unreadWith(alice, "bob") == 3
     sent += [await bob.request("send", to="alice", text="又来%d 🐇" % i) for i in range(2)]
     await alice.request("send", to="bob", text="我在 👋")
-    assert await unread() == 5
+    assert await unreadWith(alice, "bob") == 5
     await bob.request("retract", msg_id=sent[3]["msg_id"], **{"with": "alice"})
-    assert await unread() == 4
+    assert await unreadWith(alice, "bob") == 4
     await alice.request("ack", upto=sent[1]["msg_id"], **{"with": "bob"})
-    assert await unread() == 2
+    assert await unreadWith(alice, "bob") == 2
     await bob.request("send", to="alice", text="最后 🏁")
-    assert await unread() == 3
+    assert await unreadWith(alice, "bob") == 3
 
 
 @pytest_twisted.ensureDeferred
@@ -240,31 +244,28 @@ async def test_unread_where_the_reader_never_wrote_follows_messages_acks_retract
     alice = await chat.user("alice")
     bob = await chat.user("bob")
 
-    async def unread():
-        return byName((await alice.request("conversations"))["conversations"])["bob"]["unread"]
-
     sent = [await bob.request("send", to="alice", text="第%d条 🐢" % i) for i in range(3)]
-    assert await unread() == 3
+    assert await unreadWith(alice, "bob") == 3
     sent += [await bob.request("send", to="alice", text="又来%d 🐇" % i) for i in range(2)]
-    assert await unread() == 5
+    assert await unreadWith(alice, "bob") == 5
     await alice.request("ack", upto=sent[1]["msg_id"], **{"with": "bob"})
-    assert await unread() == 3
+    assert await unreadWith(alice, "bob") == 3
     sent += [await bob.request("send", to="alice", text="再来%d 🦊" % i) for i in range(2)]
-    assert await unread() == 5
+    assert await unreadWith(alice, "bob") == 5
     await bob.request("retract", msg_id=sent[4]["msg_id"], **{"with": "alice"})
-    assert await unread() == 4
+    assert await unreadWith(alice, "bob") == 4
     # A retraction before the read position changes nothing.
     await bob.request("retract", msg_id=sent[0]["msg_id"], **{"with": "alice"})
-    assert await unread() == 4
+    assert await unreadWith(alice, "bob") == 4
     sent.append(await bob.request("send", to="alice", text="新的 🌱"))
-    assert await unread() == 5
+    assert await unreadWith(alice, "bob") == 5
     await alice.request("send", to="bob", text="我回来了 👋")
-    assert await unread() == 5
+    assert await unreadWith(alice, "bob") == 5
     await bob.request("send", to="alice", text="好 👌")
-    assert await unread() == 6
+    assert await unreadWith(alice, "bob") == 6
     await alice.request("send", to="bob", text="嗯")
     await alice.request("ack", upto=sent[-1]["msg_id"], **{"with": "bob"})
-    assert await unread() == 1
+    assert await unreadWith(alice, "bob") == 1
 
 
 @pytest_twisted.ensureDeferred

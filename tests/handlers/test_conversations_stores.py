@@ -14,15 +14,12 @@ import random
 import pytest
 import pytest_twisted
 
-from chatroom.limits import Limits
-from tests.support.memory import MemoryChat
-from tests.support.servers import startChatServer
-from tests.support.wire import WireError
+from tests.support.bothstores import Side, bothStores
 
 USERS = ("张三", "bob", "李四")
 
 
-class Side:
+class ConversationSide(Side):
     """
     One store's server, its users' connections, and the msg_ids of each
     conversation in the order they were sent (so that both sides can name
@@ -34,24 +31,12 @@ class Side:
         @param lobby: whether the lobby is part of the test (not on a
             database other tests used).
         """
-        self.chat = chat
-        self.users = users
+        super().__init__(chat, users)
         self.lobby = lobby
-        self.clients = {}
         self.ids = {}
-
-    async def start(self):
-        for user in self.users:
-            self.clients[user] = await self.chat.user(user)
 
     def conversation(self, a, b):
         return self.ids.setdefault(tuple(sorted((a, b))), [])
-
-    async def request(self, asUser, **fields):
-        try:
-            return await self.clients[asUser].request(**fields)
-        except WireError as e:
-            return {"error": e.code}
 
     async def listing(self, user):
         reply = await self.clients[user].request("conversations")
@@ -164,22 +149,11 @@ async def sameOnBoth(sides, seed, steps=120):
         assert pushes[0] == pushes[1], user
 
 
-#: Requests as fast as the test makes them.
-UNLIMITED = Limits(sends=None, requests=None)
-
-
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 @pytest_twisted.ensureDeferred
 async def test_the_same_conversation_list_on_both_stores(request, seed):
-    redis = request.getfixturevalue("redis_process")
-    redis.flush()
-    memory = MemoryChat(limits=UNLIMITED)
-    onRedis = await startChatServer(redis, limits=UNLIMITED)
-    try:
-        sides = [Side(memory), Side(onRedis)]
+    async with bothStores(request) as chats:
+        sides = [ConversationSide(chat) for chat in chats]
         for side in sides:
             await side.start()
         await sameOnBoth(sides, seed)
-    finally:
-        await onRedis.stop()
-        await memory.stop()

@@ -14,53 +14,33 @@ import random
 import pytest
 import pytest_twisted
 
-from chatroom.limits import Limits
-from tests.support.memory import MemoryChat
-from tests.support.servers import startChatServer
-from tests.support.wire import WireError
+from tests.support.bothstores import Side, bothStores, stable
 
 USERS = ("张三", "bob", "李四", "dora")
 GROUPS = ("读书会", "team")
-# What may differ between the stores: times and the ids made from them.
-_UNSTABLE = {"id", "created", "ts", "msg_id", "joined", "cursor"}
 
 
-def _stable(value):
-    if isinstance(value, dict):
-        return {k: _stable(v) for k, v in value.items() if k not in _UNSTABLE}
-    if isinstance(value, list):
-        return [_stable(v) for v in value]
-    return value
-
-
-class Side:
+class GroupSide(Side):
     """
-    One store's server and its users' connections.
+    One store's server, its users' connections, and what they see of the
+    groups.
     """
 
-    def __init__(self, chat):
-        self.chat = chat
-        self.clients = {}
-
-    async def start(self):
-        for user in USERS:
-            self.clients[user] = await self.chat.user(user)
-
-    async def request(self, asUser, **fields):
-        try:
-            return _stable(await self.clients[asUser].request(**fields))
-        except WireError as e:
-            return {"error": e.code}
+    async def ask(self, asUser, **fields):
+        """
+        The reply to a request, without what may differ between stores.
+        """
+        return stable(await self.request(asUser, **fields))
 
     async def view(self, user):
-        seen = [await self.request(user, type="group.list")]
+        seen = [await self.ask(user, type="group.list")]
         for group in GROUPS:
-            seen.append(await self.request(user, type="group.info", group=group))
-            seen.append(await self.request(user, type="group.members", group=group))
+            seen.append(await self.ask(user, type="group.info", group=group))
+            seen.append(await self.ask(user, type="group.members", group=group))
         return seen
 
     async def history(self, user, group):
-        reply = await self.request(user, type="history", group=group, limit=200)
+        reply = await self.ask(user, type="history", group=group, limit=200)
         if "error" in reply:
             return reply["error"]
         return [(m["from"], m.get("text"), m.get("retracted", False)) for m in reply["messages"]]
@@ -89,19 +69,14 @@ def _request(rng):
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 @pytest_twisted.ensureDeferred
 async def test_the_same_groups_on_both_stores(request, seed):
-    redis = request.getfixturevalue("redis_process")
-    redis.flush()
-    unlimited = Limits(sends=None, requests=None)
-    memory = MemoryChat(limits=unlimited)
-    onRedis = await startChatServer(redis, limits=unlimited)
-    try:
-        sides = [Side(memory), Side(onRedis)]
+    async with bothStores(request) as chats:
+        sides = [GroupSide(chat, USERS) for chat in chats]
         for side in sides:
             await side.start()
         rng = random.Random(seed)
         for number in range(150):
             actor, fields = _request(rng)
-            replies = [await side.request(actor, **fields) for side in sides]
+            replies = [await side.ask(actor, **fields) for side in sides]
             assert replies[0] == replies[1], (number, actor, fields)
             for user in USERS:
                 views = [await side.view(user) for side in sides]
@@ -110,6 +85,3 @@ async def test_the_same_groups_on_both_stores(request, seed):
             for group in GROUPS:
                 histories = [await side.history(user, group) for side in sides]
                 assert histories[0] == histories[1], (user, group)
-    finally:
-        await onRedis.stop()
-        await memory.stop()

@@ -566,7 +566,8 @@ async def test_the_same_conversation_list_as_the_memory_store(cluster):
     recipient's index, then the sender's and the message), and unread
     counts come from each conversation's own master.
     """
-    from tests.handlers.test_conversations_stores import UNLIMITED, Side, sameOnBoth
+    from tests.handlers.test_conversations_stores import ConversationSide, sameOnBoth
+    from tests.support.bothstores import UNLIMITED
     from tests.support.memory import MemoryChat
 
     users = ("张三c", "bobc", "李四c")
@@ -574,7 +575,7 @@ async def test_the_same_conversation_list_as_the_memory_store(cluster):
     onCluster = await startChatServer(cluster, node="cmD", limits=UNLIMITED)
     try:
         # The lobby holds what the module's other tests left there.
-        sides = [Side(memory, users, lobby=False), Side(onCluster, users, lobby=False)]
+        sides = [ConversationSide(memory, users, lobby=False), ConversationSide(onCluster, users, lobby=False)]
         for side in sides:
             await side.start()
         await sameOnBoth(sides, seed=5, steps=80)

@@ -72,6 +72,23 @@ async def test_register_dies_before_the_account_is_settled(make_chat):
     assert second.redis.command("HEXISTS", "{u:bob}", "new") == b":0\r\n"
 
 
+async def notIn(chat, owner, name, group):
+    """
+    On the restarted C{chat}: a message C{owner} sends to C{group} does not
+    reach C{name}, whose group list and history say it is not a member;
+    C{name}'s new connection.
+    """
+    await owner.request("group.send", group=group, text="之后的消息 📮")
+    client = await chat.user(name, register=False)
+    await caughtUp(chat, client)
+    assert offline(client) == []
+    assert (await client.request("group.list"))["groups"] == ["lobby"]
+    with pytest.raises(WireError) as e:
+        await client.request("history", group=group)
+    assert e.value.code == "not_member"
+    return client
+
+
 @pytest_twisted.ensureDeferred
 async def test_first_message_dies_before_it_is_stored(make_chat):
     first = await make_chat()
@@ -135,14 +152,7 @@ async def test_leave_dies_before_the_index_is_cleaned(make_chat):
     await failsAt(first, "groups", "leave.left", member, "group.leave", group="g")
     second = await make_chat()
     owner = await second.user("owner", register=False)
-    await owner.request("group.send", group="g", text="after the leave")
-    member = await second.user("member", register=False)
-    await caughtUp(second, member)
-    assert offline(member) == []
-    assert (await member.request("group.list"))["groups"] == ["lobby"]
-    with pytest.raises(WireError) as e:
-        await member.request("history", group="g")
-    assert e.value.code == "not_member"
+    await notIn(second, owner, "member", "g")
 
 
 @pytest_twisted.ensureDeferred
@@ -224,14 +234,7 @@ async def test_add_dies_before_the_membership(make_chat):
     await failsAt(first, "groups", "add.indexed", owner, "group.add", group="项目组", user="新人")
     second = await make_chat()
     owner = await second.user("owner", register=False)
-    await owner.request("group.send", group="项目组", text="秘密 🤫")
-    newcomer = await second.user("新人", register=False)
-    await caughtUp(second, newcomer)
-    assert offline(newcomer) == []
-    assert (await newcomer.request("group.list"))["groups"] == ["lobby"]
-    with pytest.raises(WireError) as e:
-        await newcomer.request("history", group="项目组")
-    assert e.value.code == "not_member"
+    newcomer = await notIn(second, owner, "新人", "项目组")
     await owner.request("group.add", group="项目组", user="新人")
     assert (await newcomer.request("group.list"))["groups"] == ["lobby", "项目组"]
 
@@ -247,14 +250,7 @@ async def test_kick_dies_before_the_index_is_cleaned(make_chat, kind, point):
     await failsAt(first, "groups", point, owner, kind, group="g", user="捣蛋鬼")
     second = await make_chat()
     owner = await second.user("owner", register=False)
-    await owner.request("group.send", group="g", text="after the kick")
-    troll = await second.user("捣蛋鬼", register=False)
-    await caughtUp(second, troll)
-    assert offline(troll) == []
-    assert (await troll.request("group.list"))["groups"] == ["lobby"]
-    with pytest.raises(WireError) as e:
-        await troll.request("history", group="g")
-    assert e.value.code == "not_member"
+    await notIn(second, owner, "捣蛋鬼", "g")
 
 
 @pytest_twisted.ensureDeferred
