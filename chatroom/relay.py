@@ -9,8 +9,8 @@ its recipient and sender, a group message once to every node with online
 members of the group (each node watches the groups it has members of),
 presence and membership changes to every node, an event for some users
 (C{read}, C{retract}) and a direct C{typing} to their nodes, a group's
-C{typing} to the nodes with members online.  Messages between users of the same
-node never leave it.
+C{typing} to the nodes with members online.  Messages between users of the
+same node never leave it.
 """
 
 from twisted.logger import Logger
@@ -84,8 +84,8 @@ class Relay:
             b"m": self._direct, b"g": self._group, b"e": self._groupEvent,
             b"p": self._presence, b"j": self._joined, b"l": self._left,
             b"h": self._hello, b"f": self._groupEventAbout, b"u": self._membershipEvent, b"x": self._deleted,
-            b"k": self._kicked, b"b": self._blockChanged, b"r": self._userEvent, b"s": self._groupSignal, b"t": self._typing,
-            b"c": self._settingChanged,
+            b"k": self._kicked, b"b": self._blockChanged, b"r": self._userEvent, b"s": self._groupSignal,
+            b"t": self._typing, b"c": self._settingChanged,
         }
         #: Told C{settingChanged(user)} when a user changes a setting on
         #: another node (the handler that caches settings).

@@ -1,4 +1,4 @@
-# -*- test-case-name: tests.handlers.test_typing -*-
+# -*- test-case-name: tests.test_repeats -*-
 """
 What was seen within the last few seconds: how C{typing} repeats are
 dropped, by the handler of the node that takes the request and by every
@@ -13,7 +13,9 @@ TYPING_REPEAT = 2.0
 class Repeats:
     """
     Keys seen within the last C{window} seconds, by a clock's C{seconds()}.
-    Bounded: past C{most} keys, the stale ones are swept.
+    Kept in the order they were marked, so the stale ones are dropped from
+    the front as new ones come; never more than C{most} (the oldest go
+    first).
     """
 
     def __init__(self, clock, window=TYPING_REPEAT, most=10_000):
@@ -33,11 +35,15 @@ class Repeats:
         """
         Mark C{key} as seen now.
         """
-        now = self.clock.seconds()
-        if len(self._last) >= self.most:
-            window = self.window
-            self._last = {k: t for k, t in self._last.items() if now - t < window}
-        self._last[key] = now
+        now, last = self.clock.seconds(), self._last
+        last.pop(key, None)
+        last[key] = now
+        stale = now - self.window
+        while last:
+            oldest = next(iter(last))
+            if last[oldest] > stale and len(last) <= self.most:
+                break
+            del last[oldest]
 
     def seen(self, key):
         """

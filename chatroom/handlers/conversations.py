@@ -15,7 +15,6 @@ from chatroom.protocol import encode
 from chatroom.repeats import Repeats
 
 
-
 class ConversationHandler:
     """
     The conversation list, read state, typing and retraction.
