@@ -28,12 +28,12 @@ if KEYS[5] then
   start = start or joined
 end
 start = start or '0-0'
-local unread, lower, keptCount, keptAdded = 0, '(' .. start, nil, nil
+local unread, lower, keptAdded = 0, '(' .. start, nil
 local kept = redis.call('HGET', KEYS[4], user)
 if kept then
   local keptStart, counted, count, added = string.match(kept, '^([^|]*)|([^|]*)|(%d+)|?(%d*)$')
   if keptStart == start then
-    unread, lower, keptCount = tonumber(count), '(' .. counted, tonumber(count)
+    unread, lower = tonumber(count), '(' .. counted
     if added ~= '' then keptAdded = tonumber(added) end
   end
 end
@@ -50,10 +50,10 @@ if not mine then
   local counted = nil
   if not first then
     counted = 0
-  elseif start == '0-0' or before(start, first[1]) then
+  elseif before(start, first[1]) then
     counted = stream['length']
   elseif keptAdded then
-    counted = keptCount + added - keptAdded
+    counted = unread + added - keptAdded
   end
   if counted then
     if counted > most then counted = most end
