@@ -78,10 +78,7 @@ def _request(rng, passwords):
 @pytest.mark.parametrize("seed", [1, 2, 3])
 @pytest_twisted.ensureDeferred
 async def test_the_same_personal_controls_on_both_stores(request, seed):
-    async with bothStores(request) as chats:
-        sides = [ControlSide(chat, USERS) for chat in chats]
-        for side in sides:
-            await side.start()
+    async with bothStores(request, ControlSide, USERS) as sides:
         rng = random.Random(seed)
         for number in range(150):
             actor, target, fields = _request(rng, sides[0].passwords)

@@ -152,8 +152,5 @@ async def sameOnBoth(sides, seed, steps=120):
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 @pytest_twisted.ensureDeferred
 async def test_the_same_conversation_list_on_both_stores(request, seed):
-    async with bothStores(request) as chats:
-        sides = [ConversationSide(chat) for chat in chats]
-        for side in sides:
-            await side.start()
+    async with bothStores(request, ConversationSide, USERS) as sides:
         await sameOnBoth(sides, seed)

@@ -69,10 +69,7 @@ def _request(rng):
 @pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 @pytest_twisted.ensureDeferred
 async def test_the_same_groups_on_both_stores(request, seed):
-    async with bothStores(request) as chats:
-        sides = [GroupSide(chat, USERS) for chat in chats]
-        for side in sides:
-            await side.start()
+    async with bothStores(request, GroupSide, USERS) as sides:
         rng = random.Random(seed)
         for number in range(150):
             actor, fields = _request(rng)

@@ -56,18 +56,22 @@ class Side:
 
 
 @contextlib.asynccontextmanager
-async def bothStores(request):
+async def bothStores(request, side, users):
     """
     A server on the memory store and one on the test run's Redis (emptied
-    first), stopped afterwards: C{async with bothStores(request) as
-    (memory, onRedis)}.
+    first), each with a C{side} (a L{Side} class) whose C{users} are
+    connected, stopped afterwards: C{async with bothStores(request, Side,
+    users) as (onMemory, onRedis)}.
     """
     redis = request.getfixturevalue("redis_process")
     redis.flush()
     memory = MemoryChat(limits=UNLIMITED)
     onRedis = await startChatServer(redis, limits=UNLIMITED)
     try:
-        yield memory, onRedis
+        sides = (side(memory, users), side(onRedis, users))
+        for each in sides:
+            await each.start()
+        yield sides
     finally:
         await onRedis.stop()
         await memory.stop()
